@@ -72,7 +72,7 @@ def make_env(
     return env
 
 
-class FixedHorizon(gym.Wrapper):
+class FixedHorizon(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Make every episode exactly ``horizon`` steps long.
 
     When the inner episode terminates early, the wrapper enters an *absorbing state*: it repeats the last
@@ -84,7 +84,8 @@ class FixedHorizon(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, horizon: int, absorbing_reward: float = 0.0):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, horizon=horizon, absorbing_reward=absorbing_reward)
+        gym.Wrapper.__init__(self, env)
         if horizon < 1:
             raise ValueError(f"horizon={horizon!r} is not allowed: expected a whole number >= 1")
         self.horizon = int(horizon)
