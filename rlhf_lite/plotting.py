@@ -1,0 +1,331 @@
+"""What the reader sees: learning curves, a curve that redraws while training, clips and frame strips.
+
+Clips are animated GIFs made with pillow, so they play inline in JupyterLab (and in a saved notebook) with no
+ffmpeg and no JavaScript. Curves are matplotlib figures with axes labelled in words.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------------------
+# Learning curves
+# --------------------------------------------------------------------------------------------------------
+
+
+def running_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each position, shape ``[len(values)]``.
+
+    The first points average over what exists so far, so the smoothed line starts where the data starts.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if window < 1:
+        raise ValueError(f"window={window!r} is out of range: expected a whole number >= 1")
+    if len(values) == 0:
+        return values
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
+
+
+def learning_curve(
+    x: Sequence[float],
+    returns: Sequence[float],
+    *,
+    ax: Any = None,
+    label: str | None = None,
+    smooth: int = 20,
+    xlabel: str = "environment steps",
+    ylabel: str = "episode return",
+    title: str | None = None,
+    target: float | None = None,
+):
+    """Plot episode returns ``[E]`` against ``x`` ``[E]`` (e.g. the env step at which each episode ended).
+
+    Each episode is a faint dot; the line is the mean of the last ``smooth`` episodes, which is what to read,
+    since single episodes are noisy. ``target`` draws a dashed line (e.g. 500, CartPole's best).
+    Returns the matplotlib ``Axes`` (a new figure is made when ``ax`` is None).
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(x, dtype=np.float64)
+    returns = np.asarray(returns, dtype=np.float64)
+    if x.shape != returns.shape:
+        raise ValueError(f"x has shape {x.shape} but returns has shape {returns.shape}: expected the same shape")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    dots = ax.plot(x, returns, ".", alpha=0.25, markersize=4)[0]
+    line_label = label if smooth <= 1 else f"{label or 'return'} (mean of last {smooth})"
+    ax.plot(x, running_mean(returns, smooth), "-", color=dots.get_color(), label=line_label, linewidth=2)
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+class LiveCurve:
+    """A training callback that redraws a learning curve in place while the agent learns.
+
+    Pass it as ``callback=`` to :meth:`rlhf_lite.agents.PPOAgent.learn` (or anything that calls
+    ``callback(info)`` with ``info["env_steps"]`` and ``info["episode_returns"]``, the returns of episodes that
+    finished since the last call). In a notebook the figure appears once and is replaced through a display
+    handle, at most every ``min_interval`` seconds, because drawing a PNG costs tens of milliseconds that
+    training would otherwise spend learning. Call :meth:`close` (or use ``with LiveCurve(...) as curve:``)
+    to draw the final picture. Outside IPython it only records.
+
+    ``stop_at``: return True (stop training) once the mean of the last ``smooth`` returns reaches it.
+    """
+
+    def __init__(
+        self,
+        title: str = "learning curve",
+        *,
+        xlabel: str = "environment steps",
+        ylabel: str = "episode return",
+        smooth: int = 20,
+        target: float | None = None,
+        stop_at: float | None = None,
+        min_interval: float = 0.5,
+        x_key: str = "env_steps",
+    ):
+        self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
+        self.smooth, self.target, self.stop_at = smooth, target, stop_at
+        self.min_interval, self.x_key = min_interval, x_key
+        self.x: list[float] = []
+        self.returns: list[float] = []
+        self.redraws = 0
+        self._handle = None
+        self._last_draw = -np.inf
+
+    def __call__(self, info: dict) -> bool:
+        x = float(info[self.x_key])
+        for r in np.atleast_1d(np.asarray(info.get("episode_returns", []), dtype=np.float64)):
+            self.x.append(x)
+            self.returns.append(float(r))
+        if time.monotonic() - self._last_draw >= self.min_interval:
+            self.draw()
+        return self.stop_at is not None and self.mean_return >= self.stop_at
+
+    @property
+    def mean_return(self) -> float:
+        """Mean of the last ``smooth`` episode returns (``-inf`` before the first episode ends)."""
+        return float(np.mean(self.returns[-self.smooth:])) if self.returns else -np.inf
+
+    def figure(self):
+        """A fresh matplotlib figure of the curve so far (not shown; the caller owns it)."""
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6, 3.5), layout="constrained")
+        ax = fig.add_subplot()
+        learning_curve(self.x, self.returns, ax=ax, smooth=self.smooth, xlabel=self.xlabel, ylabel=self.ylabel,
+                       title=self._title(), target=self.target)
+        return fig
+
+    def _title(self) -> str:
+        if not self.returns:
+            return f"{self.title}: waiting for the first episode to end"
+        return f"{self.title}: {len(self.returns)} episodes, mean of last {min(self.smooth, len(self.returns))} = {self.mean_return:.1f}"
+
+    def draw(self) -> None:
+        """Show the curve, replacing the previous picture (no-op outside IPython)."""
+        self._last_draw = time.monotonic()
+        if not _in_ipython():
+            return
+        from IPython.display import display
+
+        fig = self.figure()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        self.redraws += 1
+
+    def close(self) -> None:
+        """Draw the final curve."""
+        self.draw()
+
+    def __enter__(self) -> "LiveCurve":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with every notebook install
+        return False
+    return get_ipython() is not None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Clips: animated GIFs that play inline without ffmpeg
+# --------------------------------------------------------------------------------------------------------
+
+
+def gif_bytes(frames: np.ndarray, fps: float = 30, *, height: int | None = 160, max_frames: int = 300) -> bytes:
+    """Encode frames ``[T, H, W, 3]`` uint8 as a looping animated GIF.
+
+    ``height`` scales frames (smaller clips load faster); clips longer than ``max_frames`` keep every k-th
+    frame and play faster by the same factor, so the clip still shows the whole episode in real time.
+    """
+    from PIL import Image
+
+    frames = _check_frames(frames)
+    step = max(1, int(np.ceil(len(frames) / max_frames)))
+    frames = frames[::step]
+    if fps <= 0:
+        raise ValueError(f"fps={fps!r} is out of range: expected a number > 0")
+    # GIF delays are whole centiseconds; browsers treat < 20 ms as 100 ms, so never go below 20.
+    duration = max(20, int(round(100 * step / fps)) * 10)
+    images = [Image.fromarray(f) for f in frames]
+    if height is not None and images[0].height != height:
+        width = max(1, round(images[0].width * height / images[0].height))
+        images = [im.resize((width, height), Image.BOX) for im in images]
+    # One palette for the whole clip, taken from a few frames spread over it: encoding then skips per-frame
+    # colour search (several times faster) and colours do not flicker between frames.
+    picks = np.linspace(0, len(images) - 1, min(8, len(images))).round().astype(int)
+    montage = Image.fromarray(np.concatenate([np.asarray(images[i]) for i in picks], axis=0))
+    palette = montage.quantize(colors=255)
+    images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    return buf.getvalue()
+
+
+def clip_widget(frames: np.ndarray, fps: float = 30, *, height: int | None = 160):
+    """An ``ipywidgets.Image`` playing ``frames`` ``[T, H, W, 3]`` in a loop (for widget layouts)."""
+    import ipywidgets as widgets
+
+    return widgets.Image(value=gif_bytes(frames, fps, height=height), format="gif")
+
+
+def clip_html(frames: np.ndarray, fps: float = 30, *, title: str | None = None, height: int | None = 160):
+    """An inline clip of ``frames`` ``[T, H, W, 3]`` with an optional caption, as ``IPython.display.HTML``.
+
+    The GIF is embedded as a data URI, so it survives saving the notebook and needs no widget manager.
+    """
+    from IPython.display import HTML
+
+    return HTML(_figure_html(frames, fps, title, height))
+
+
+def side_by_side(
+    frames_a: np.ndarray,
+    frames_b: np.ndarray,
+    titles: Sequence[str] = ("left", "right"),
+    *,
+    fps: float = 30,
+    height: int | None = 160,
+):
+    """Two clips next to each other, same length, for comparing behaviour, as ``IPython.display.HTML``.
+
+    The shorter clip is padded with its last frame (an episode that ended early stays still), so both loop
+    together.
+    """
+    from IPython.display import HTML
+
+    a, b = _check_frames(frames_a), _check_frames(frames_b)
+    if len(titles) != 2:
+        raise ValueError(f"titles={titles!r} must name the two clips: expected two strings")
+    n = max(len(a), len(b))
+    a, b = _pad(a, n), _pad(b, n)
+    figures = "".join(_figure_html(f, fps, t, height) for f, t in zip((a, b), titles))
+    return HTML(f'<div class="rlhf-side-by-side" style="display:flex;gap:16px;align-items:flex-start">{figures}</div>')
+
+
+def _figure_html(frames: np.ndarray, fps: float, title: str | None, height: int | None) -> str:
+    data = base64.b64encode(gif_bytes(frames, fps, height=height)).decode("ascii")
+    caption = f'<figcaption style="text-align:center">{html.escape(title)}</figcaption>' if title else ""
+    return f'<figure class="rlhf-clip" style="margin:0"><img src="data:image/gif;base64,{data}"/>{caption}</figure>'
+
+
+def _pad(frames: np.ndarray, n: int) -> np.ndarray:
+    if len(frames) >= n:
+        return frames
+    return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"frames has shape {frames.shape}: expected [T, H, W, 3] with T >= 1")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames has dtype {frames.dtype}: expected uint8 pixels (0-255)")
+    return frames
+
+
+def show_frames(frames: np.ndarray, n: int = 6, *, title: str | None = None, fps: float | None = None):
+    """A strip of ``n`` evenly spaced frames from ``[T, H, W, 3]``, each labelled with its time step
+    (or seconds, when ``fps`` is given): a clip you can read on paper. Returns the matplotlib ``Figure``."""
+    import matplotlib.pyplot as plt
+
+    frames = _check_frames(frames)
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
+    fig, axes = plt.subplots(1, len(idx), figsize=(2.2 * len(idx), 2.2 * frames.shape[1] / frames.shape[2] + 0.6),
+                             squeeze=False, layout="constrained")
+    for ax, t in zip(axes[0], idx):
+        ax.imshow(frames[t])
+        ax.set_title(f"step {t}" if fps is None else f"t = {t / fps:.2f} s", fontsize="small")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# Gridworld pictures
+# --------------------------------------------------------------------------------------------------------
+
+_ARROWS = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # up, right, down, left as (dx, dy) in image space
+
+
+def grid_values(env: Any, values: np.ndarray | None = None, policy: np.ndarray | None = None, *, ax: Any = None,
+                title: str | None = None, cell: int = 48, show_numbers: bool = True):
+    """Picture a gridworld: ``values`` ``[S]`` tint the floor (green high, red low) and are written in each
+    cell; ``policy`` ``[S]`` (an action per state: 0 up, 1 right, 2 down, 3 left) is drawn as arrows.
+
+    ``env`` is an :class:`rlhf_lite.envs.GridWorld` (anything with ``draw``, ``height``, ``width``, ``grid``).
+    Returns the matplotlib ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+
+    base = getattr(env, "unwrapped", env)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(base.width * 0.8 + 0.4, base.height * 0.8 + 0.6), layout="constrained")
+    ax.imshow(base.draw(values=values, cell=cell))
+    for s in range(base.height * base.width):
+        r, c = divmod(s, base.width)
+        ch = base.grid[r][c]
+        if ch == "#":
+            continue
+        cx, cy = (c + 0.5) * cell - 0.5, (r + 0.5) * cell - 0.5
+        if ch in base.treasures:
+            ax.text(cx, cy, f"{base.treasures[ch]:+g}", ha="center", va="center", fontsize=9, weight="bold")
+            continue
+        if values is not None and show_numbers:
+            ax.text(cx, cy + 0.32 * cell, f"{values[s]:.2f}", ha="center", va="center", fontsize=7)
+        if policy is not None:
+            dx, dy = _ARROWS[int(policy[s])]
+            ax.annotate("", xy=(cx + dx * 0.3 * cell, cy + dy * 0.3 * cell - 0.08 * cell),
+                        xytext=(cx - dx * 0.3 * cell, cy - dy * 0.3 * cell - 0.08 * cell),
+                        arrowprops=dict(arrowstyle="->", lw=1.5, color="black"))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax

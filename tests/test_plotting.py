@@ -1,0 +1,111 @@
+"""Plotting: curves have words on their axes, clips are real animated GIFs, LiveCurve records and stops."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rlhf_lite import envs, plotting
+
+
+def _frames(t=12, h=40, w=60):
+    """A moving white square on black: every frame differs, so a GIF must keep them all."""
+    frames = np.zeros((t, h, w, 3), np.uint8)
+    for i in range(t):
+        frames[i, 10:20, 2 + 4 * i:12 + 4 * i] = 255
+    return frames
+
+
+def test_running_mean_matches_naive_loop():
+    values = np.array([1.0, 3.0, 5.0, 7.0, 9.0])
+    expected = [np.mean(values[max(0, i - 2) : i + 1]) for i in range(len(values))]
+    np.testing.assert_allclose(plotting.running_mean(values, 3), expected)
+    with pytest.raises(ValueError, match="window"):
+        plotting.running_mean(values, 0)
+
+
+def test_learning_curve_labels_axes_in_words():
+    ax = plotting.learning_curve([10, 20, 30], [1.0, 2.0, 3.0], label="PPO", target=3.0, smooth=2)
+    assert ax.get_xlabel() == "environment steps"
+    assert ax.get_ylabel() == "episode return"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "PPO (mean of last 2)" in labels and "target 3" in labels
+    with pytest.raises(ValueError, match="shape"):
+        plotting.learning_curve([1, 2], [1.0])
+    matplotlib.pyplot.close("all")
+
+
+def test_gif_bytes_is_a_looping_animation_of_every_frame():
+    frames = _frames()
+    data = plotting.gif_bytes(frames, fps=25, height=None)
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "GIF" and im.info["loop"] == 0
+    assert im.n_frames == len(frames)
+    assert im.info["duration"] == 40
+    # Pixels survive the palette: the square is where it was drawn in a late frame.
+    im.seek(10)
+    rgb = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(rgb[15, 45], [255, 255, 255])
+    np.testing.assert_array_equal(rgb[15, 5], [0, 0, 0])
+
+
+def test_gif_bytes_scales_and_subsamples_long_clips():
+    frames = np.repeat(_frames(t=10), 3, axis=0)  # 30 frames
+    im = Image.open(io.BytesIO(plotting.gif_bytes(frames, fps=30, height=20, max_frames=10)))
+    assert im.size == (30, 20)
+    assert im.n_frames == 10
+    assert im.info["duration"] == 100  # every 3rd frame kept, so each shows 3/30 s
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [(np.zeros((0, 4, 4, 3), np.uint8), "shape"), (np.zeros((2, 4, 4), np.uint8), "shape"), (np.zeros((2, 4, 4, 3)), "dtype")],
+)
+def test_bad_frames_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        plotting.gif_bytes(bad)
+
+
+def test_side_by_side_pads_shorter_clip_and_captions_both():
+    html = plotting.side_by_side(_frames(t=4), _frames(t=9), titles=("random", "trained <PPO>"), fps=10).data
+    assert html.count("data:image/gif;base64,") == 2
+    assert "random" in html and "trained &lt;PPO&gt;" in html
+    assert "display:flex" in html
+
+
+def test_clip_widget_is_a_gif_image_widget():
+    w = plotting.clip_widget(_frames(), fps=10)
+    assert w.format == "gif" and bytes(w.value[:6]) == b"GIF89a"
+
+
+def test_show_frames_picks_evenly_spaced_steps():
+    fig = plotting.show_frames(_frames(t=11), n=3)
+    assert [ax.get_title() for ax in fig.axes] == ["step 0", "step 5", "step 10"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_live_curve_records_episodes_and_stops_at_target():
+    curve = plotting.LiveCurve("PPO", smooth=2, stop_at=100, min_interval=0)
+    assert curve({"env_steps": 10, "episode_returns": []}) is False
+    assert curve({"env_steps": 20, "episode_returns": np.array([50.0, 60.0])}) is False
+    assert curve({"env_steps": 30, "episode_returns": [140.0]}) is True  # mean of last 2 = 100
+    assert curve.x == [20.0, 20.0, 30.0] and curve.returns == [50.0, 60.0, 140.0]
+    ax = curve.figure().axes[0]
+    assert ax.get_xlabel() == "environment steps" and "3 episodes" in ax.get_title()
+
+
+def test_grid_values_draws_values_and_arrows():
+    g = envs.GridWorld()
+    values = np.arange(g.observation_space.n, dtype=float)
+    policy = np.ones(g.observation_space.n, dtype=int)
+    ax = plotting.grid_values(g, values, policy, title="V")
+    texts = [t.get_text() for t in ax.texts]
+    assert "+10" in texts and "+1" in texts and "0.00" in texts
+    floor = sum(ch not in "#gG" for row in g.grid for ch in row)
+    assert sum(1 for t in ax.texts if getattr(t, "arrow_patch", None) is not None) == floor
+    matplotlib.pyplot.close("all")
