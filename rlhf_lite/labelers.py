@@ -1,0 +1,275 @@
+"""The person in the loop, and stand-ins for them.
+
+A labeler looks at two segments and answers one of :data:`rlhf_lite.preferences.ANSWERS`. Three kinds:
+
+- :class:`OracleLabeler`, the synthetic labeler of Christiano et al. (2017): it prefers the segment with the
+  higher return under the true (or any given) reward, optionally Boltzmann-rational (a soft preference that
+  makes close calls noisy) and with a rate of uniformly random answers (the paper assumed about 10%);
+- :class:`ReplayLabeler`, which answers from a label file recorded earlier (headless runs, groups that skip
+  labeling): the file says who really answered;
+- the widget labeler, where the reader clicks (``rlhf_lite.widgets.WidgetLabeler``).
+
+:func:`label_pairs` asks a labeler about a list of pairs and writes every answer to a
+:class:`~rlhf_lite.preferences.LabelStore` as it comes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rlhf_lite.preferences import LabelStore, PreferenceRecord, check_answer, check_pair
+from rlhf_lite.rollouts import Segment
+
+RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``reward_fn(observations [L, *obs_shape], actions [L, *act_shape]) -> rewards [L]``."""
+
+__all__ = ["Labeler", "OracleLabeler", "ReplayLabeler", "ReplayExhaustedError", "label_pairs", "flip_answer"]
+
+
+@runtime_checkable
+class Labeler(Protocol):
+    """Anything with a ``name`` (recorded with every answer) and ``label(left, right) -> answer``."""
+
+    name: str
+
+    def label(self, left: Segment, right: Segment) -> str:
+        """One of ``"left"``, ``"right"``, ``"equal"``, ``"cant_tell"``."""
+        ...
+
+
+def flip_answer(answer: str) -> str:
+    """The same judgement with the clips swapped: left <-> right; equal and cant_tell stay."""
+    return {"left": "right", "right": "left"}.get(check_answer(answer), answer)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+class OracleLabeler:
+    """A synthetic labeler that knows the reward: prefers the segment with the higher return.
+
+    - ``reward_fn(observations [L, ...], actions [L, ...]) -> rewards [L]`` scores a segment; ``None`` uses
+      the segment's true rewards. A custom reward lets the oracle ask for behaviour the environment's reward
+      does not describe.
+    - ``noise_prob``: the chance of a uniformly random answer, left or right with equal odds (a distracted
+      person; the reward model's noise term assumes exactly this). Christiano et al. assumed about 0.1.
+    - ``temperature``: 0 prefers the higher return outright; above 0 the oracle is Boltzmann-rational and says
+      left with probability ``sigmoid((R_left - R_right) / temperature)``, so close calls go either way.
+    - ``equal_tol``: returns within this distance are answered ``"equal"`` (unless the answer was random).
+
+    ``rng`` (a ``np.random.Generator`` or an int seed) is needed when ``noise_prob > 0`` or
+    ``temperature > 0``, so that runs repeat. ``name`` records the parameters, e.g.
+    ``"oracle(noise=0.1, temperature=0)"``. ``random_answers`` counts the answers that were random.
+    """
+
+    def __init__(
+        self,
+        reward_fn: RewardFn | None = None,
+        *,
+        temperature: float = 0.0,
+        noise_prob: float = 0.1,
+        equal_tol: float = 0.0,
+        rng: np.random.Generator | int | None = None,
+        name: str | None = None,
+    ) -> None:
+        for field, value, ok, allowed in (
+            ("temperature", temperature, lambda v: v >= 0, "a number >= 0"),
+            ("noise_prob", noise_prob, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+            ("equal_tol", equal_tol, lambda v: v >= 0, "a number >= 0"),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or not ok(value):
+                raise ValueError(f"OracleLabeler.{field}={value!r} is not allowed: expected {allowed}")
+        if reward_fn is not None and not callable(reward_fn):
+            raise ValueError(f"OracleLabeler.reward_fn must be None or a callable (obs, actions) -> rewards [L], got {type(reward_fn).__name__}")
+        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            rng = np.random.default_rng(int(rng))
+        if rng is None and (noise_prob > 0 or temperature > 0):
+            raise ValueError(
+                "OracleLabeler needs rng=np.random.default_rng(seed) (or an int seed) when noise_prob > 0 or "
+                "temperature > 0, so that its random answers repeat from run to run"
+            )
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"OracleLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+        self.reward_fn = reward_fn
+        self.temperature = float(temperature)
+        self.noise_prob = float(noise_prob)
+        self.equal_tol = float(equal_tol)
+        self.rng = rng
+        self.random_answers = 0
+        if name is None:
+            parts = []
+            if reward_fn is not None:
+                parts.append(f"reward={getattr(reward_fn, '__name__', type(reward_fn).__name__)}")
+            parts += [f"noise={_fmt(self.noise_prob)}", f"temperature={_fmt(self.temperature)}"]
+            if self.equal_tol > 0:
+                parts.append(f"equal_tol={_fmt(self.equal_tol)}")
+            name = f"oracle({', '.join(parts)})"
+        self.name = name
+
+    def segment_return(self, segment: Segment) -> float:
+        """The segment's return under the oracle's reward (true rewards if no ``reward_fn``)."""
+        if self.reward_fn is None:
+            return float(np.sum(segment.true_rewards))
+        rewards = np.asarray(self.reward_fn(np.asarray(segment.observations), np.asarray(segment.actions)), dtype=np.float64)
+        if rewards.shape != (len(segment),):
+            raise ValueError(
+                f"reward_fn returned shape {rewards.shape} for segment {segment.uid!r}: expected one reward per step, ({len(segment)},)"
+            )
+        return float(np.sum(rewards))
+
+    def probability_left(self, left: Segment, right: Segment) -> float:
+        """Probability that this oracle answers ``"left"`` (random answers included)."""
+        check_pair(left, right)
+        diff = self.segment_return(left) - self.segment_return(right)
+        if abs(diff) <= self.equal_tol:
+            p = 0.0  # answered "equal", never "left"
+        elif self.temperature == 0:
+            p = float(diff > 0)
+        else:
+            p = float(1.0 / (1.0 + np.exp(-np.clip(diff / self.temperature, -500, 500))))
+        return (1 - self.noise_prob) * p + self.noise_prob / 2
+
+    def label(self, left: Segment, right: Segment) -> str:
+        """Answer ``"left"``, ``"right"`` or ``"equal"`` (the oracle always can tell)."""
+        check_pair(left, right)
+        if self.noise_prob > 0 and self.rng.random() < self.noise_prob:
+            self.random_answers += 1
+            return "left" if self.rng.random() < 0.5 else "right"
+        diff = self.segment_return(left) - self.segment_return(right)
+        if abs(diff) <= self.equal_tol:
+            return "equal"
+        if self.temperature == 0:
+            return "left" if diff > 0 else "right"
+        p_left = 1.0 / (1.0 + np.exp(-np.clip(diff / self.temperature, -500, 500)))
+        return "left" if self.rng.random() < p_left else "right"
+
+    def __repr__(self) -> str:
+        return f"OracleLabeler(name={self.name!r})"
+
+
+class ReplayExhaustedError(LookupError):
+    """A :class:`ReplayLabeler` was asked for more answers than its file holds."""
+
+
+class ReplayLabeler:
+    """Answers from a label file recorded earlier (a :class:`~rlhf_lite.preferences.LabelStore` file).
+
+    For each question it looks for an unused record about the same two segments (by uid, in either order; the
+    answer is flipped if the clips are swapped); when none matches (``match="auto"``) it takes the next unused
+    record in file order. ``match="uid"`` only matches by uid, ``match="order"`` only goes in order. Each
+    record answers once; running out raises :class:`ReplayExhaustedError`. The file is only read, never written.
+
+    ``name`` is ``"replay:<file name>"``; after each answer ``last_source`` says which record answered, who
+    originally gave that answer and how it was matched (``label_pairs`` stores it in the record's ``meta``).
+    """
+
+    def __init__(self, path: str | Path, *, match: str = "auto", skip_bad: bool = False) -> None:
+        if match not in ("auto", "uid", "order"):
+            raise ValueError(f"ReplayLabeler.match={match!r} is not allowed: expected one of 'auto', 'uid', 'order'")
+        self.path = Path(path)
+        store = LabelStore(self.path, create=False, skip_bad=skip_bad)
+        self.header = dict(store.header or {})
+        self.records: list[PreferenceRecord] = store.labels()
+        if not self.records:
+            raise ValueError(f"replay file {self.path} holds no labels: expected at least one recorded answer")
+        self.match = match
+        self.name = f"replay:{self.path.name}"
+        self.used = [False] * len(self.records)
+        self.last_source: dict[str, Any] | None = None
+        self._by_uids: dict[tuple[str, str], list[int]] = {}
+        for i, r in enumerate(self.records):
+            if all(r.uids):
+                self._by_uids.setdefault(r.uids, []).append(i)
+        self._next = 0
+
+    @property
+    def remaining(self) -> int:
+        """How many recorded answers are still unused."""
+        return self.used.count(False)
+
+    def _take_by_uid(self, key: tuple[str, str]) -> int | None:
+        for i in self._by_uids.get(key, []):
+            if not self.used[i]:
+                return i
+        return None
+
+    def label(self, left: Segment, right: Segment) -> str:
+        """The recorded answer about ``(left, right)``."""
+        check_pair(left, right)
+        index, how, flipped = None, "", False
+        if self.match in ("auto", "uid") and left.uid and right.uid:
+            index = self._take_by_uid((left.uid, right.uid))
+            how = "uid"
+            if index is None:
+                index = self._take_by_uid((right.uid, left.uid))
+                flipped = index is not None
+        if index is None and self.match in ("auto", "order"):
+            while self._next < len(self.records) and self.used[self._next]:
+                self._next += 1
+            if self._next < len(self.records):
+                index, how, flipped = self._next, "order", False
+        if index is None:
+            if self.match == "uid" and self.remaining:
+                raise ReplayExhaustedError(
+                    f"replay file {self.path} has no unused answer about segments {left.uid!r} and {right.uid!r} "
+                    f"({self.remaining} unused answers are about other segments); use match='auto' to fall back to file order"
+                )
+            raise ReplayExhaustedError(
+                f"replay file {self.path} has run out: all {len(self.records)} recorded answers are used; "
+                "ask for fewer labels or record more"
+            )
+        self.used[index] = True
+        record = self.records[index]
+        self.last_source = {"replayed_from": self.path.name, "record": record.id, "original_labeler": record.labeler, "matched_by": how}
+        return flip_answer(record.answer) if flipped else record.answer
+
+    def __repr__(self) -> str:
+        return f"ReplayLabeler({str(self.path)!r}, {self.remaining}/{len(self.records)} answers left)"
+
+
+def label_pairs(
+    labeler: Labeler,
+    pairs: Sequence[tuple[Segment, Segment]],
+    store: LabelStore | None,
+    *,
+    env_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[PreferenceRecord]:
+    """Ask ``labeler`` about each pair and write every answer to ``store`` at once (crash-safe).
+
+    ``store=None`` keeps the records in memory only (quick experiments, benchmarks). Each record notes how
+    many seconds the answer took and, for a replay labeler, which recorded answer it replayed. Returns the new
+    records in order.
+    """
+    if not isinstance(getattr(labeler, "name", None), str) or not callable(getattr(labeler, "label", None)):
+        raise ValueError(f"labeler must have a 'name' string and a label(left, right) method, got {type(labeler).__name__}")
+    if store is not None and not isinstance(store, LabelStore):
+        raise ValueError(f"store must be a LabelStore or None, got {type(store).__name__}")
+    pairs = list(pairs)
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) < 2:
+            raise ValueError(f"pairs[{k}] must be a (left, right) pair of Segments, got {type(pair).__name__}")
+        check_pair(pair[0], pair[1])
+    records = []
+    for left, right in tqdm(pairs, desc=f"labels from {labeler.name}", unit="label", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        answer = check_answer(labeler.label(left, right))
+        seconds = time.perf_counter() - t0
+        extra = dict(meta or {})
+        source = getattr(labeler, "last_source", None)
+        if source:
+            extra.update(source)
+        if store is not None:
+            records.append(store.add(left, right, answer, labeler.name, seconds=seconds, env_id=env_id, meta=extra))
+        else:
+            records.append(
+                PreferenceRecord.from_segments(left, right, answer, labeler.name, seconds=seconds, env_id=env_id, meta=extra)
+            )
+    return records
