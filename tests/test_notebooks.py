@@ -1,0 +1,96 @@
+"""Every lesson runs top to bottom from a fresh kernel in fast mode, and is committed with outputs stripped.
+
+The kernel starts in ``notebooks/`` (where JupyterLab starts it for a reader), with ``RLHF_LITE_FAST=1`` and
+``SDL_VIDEODRIVER=dummy``. A lesson may write only under a ``runs/`` folder (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CELL_TIMEOUT_S = 600
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def _files_outside_runs(folder: Path) -> set[Path]:
+    """Files under ``folder`` except in ``runs/``, caches and checkpoints: what a lesson must not create."""
+    skip = {"runs", "__pycache__", ".ipynb_checkpoints"}
+    return {p for p in folder.rglob("*") if p.is_file() and not skip & set(p.relative_to(folder).parts)}
+
+
+def _describe_cell(nb, index: int) -> str:
+    cell = nb.cells[index]
+    source = "\n".join("    " + line for line in cell.source.splitlines()[:15])
+    return f"cell {index} (code cell starting):\n{source}"
+
+
+def _error_outputs(nb) -> list[str]:
+    """Every output that reports an error: error outputs, and tracebacks printed to stderr (widget callbacks
+    and threads report their exceptions that way instead of failing the cell)."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                tb = ANSI.sub("", "\n".join(out.get("traceback", [])))
+                problems.append(f"{_describe_cell(nb, i)}\n  raised {out.ename}: {out.evalue}\n{tb[-3000:]}")
+            elif out.output_type == "stream" and out.name == "stderr" and "Traceback (most recent call last)" in out.text:
+                problems.append(f"{_describe_cell(nb, i)}\n  printed a traceback to stderr:\n{ANSI.sub('', out.text)[-3000:]}")
+    return problems
+
+
+def test_the_lessons_exist():
+    names = {p.stem for p in NOTEBOOKS}
+    assert {"00_start_here", "01_rl_basics"} <= names, f"missing lessons in {NOTEBOOK_DIR}: found {sorted(names)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_clean(path: Path):
+    """Outputs stripped, imports by namespace: what the series promises of every notebook in git."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs == [] and cell.execution_count is None, (
+            f"{path.name} cell {i} has outputs or an execution count: commit notebooks with outputs stripped"
+        )
+        assert not re.search(r"^\s*from\s+\S+\s+import\s+\*", cell.source, re.M), (
+            f"{path.name} cell {i} uses 'import *': import by namespace instead"
+        )
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_top_to_bottom(path: Path, monkeypatch):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    monkeypatch.setenv("RLHF_LITE_FAST", "1")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the plots
+    nb = nbformat.read(path, as_version=4)
+    before = _files_outside_runs(NOTEBOOK_DIR)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as e:
+        failing = [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
+        where = _describe_cell(nb, failing[0]) if failing else "(cell not identified)"
+        pytest.fail(f"{path.name} failed in fast mode at {where}\n{ANSI.sub('', str(e))[-4000:]}", pytrace=False)
+    problems = _error_outputs(nb)
+    assert not problems, f"{path.name} ran but shows errors:\n\n" + "\n\n".join(problems)
+    created = sorted(str(p.relative_to(ROOT)) for p in _files_outside_runs(NOTEBOOK_DIR) - before)
+    assert not created, f"{path.name} wrote files outside a runs/ folder: {created}"
