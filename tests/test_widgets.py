@@ -1,0 +1,358 @@
+"""The widget labeler and config panels, driven from the kernel side (``button.click()``).
+
+Browser-level tests (a person's clicks in JupyterLab) live in tests/browser; these prove that each click
+writes exactly the expected record, that undo, counters and resuming work, and that headless runs say so.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from rlhf_lite import envs, labelers, preferences, rollouts, widgets  # noqa: E402
+from rlhf_lite.config import Config, param  # noqa: E402
+import dataclasses  # noqa: E402
+
+
+@dataclasses.dataclass
+class RewardModelConfig(Config):
+    """Stand-in with one field of every kind a panel must handle."""
+
+    ensemble_size: int = param(3, "number of reward networks, each on its own bootstrap sample", low=1, high=16)
+    hidden_size: int = param(64, "units per hidden layer", low=4, high=1024)
+    learning_rate: float = param(3e-3, "Adam step size", low=0.0, high=1.0, low_open=True)
+    noise_prob: float = param(0.1, "assumed chance of a random answer", low=0.0, high=1.0, high_open=True)
+    bootstrap: bool = param(True, "resample the labels per member", choices=(True, False))
+    activation: str = param("relu", "non-linearity", choices=("relu", "tanh"))
+
+ENV = "Pendulum-v1"
+
+
+@pytest.fixture(scope="module")
+def segments():
+    env = envs.make_env(ENV, seed=3, horizon=30)
+    trajs = [rollouts.rollout(env, None, seed=10 + i) for i in range(3)]
+    return rollouts.cut_segments(trajs, 5, np.random.default_rng(0), n=8)
+
+
+@pytest.fixture
+def pairs(segments):
+    return preferences.random_pairs(segments, 8, np.random.default_rng(1))
+
+
+@pytest.fixture(autouse=True)
+def _no_env_overrides(monkeypatch):
+    monkeypatch.delenv("RLHF_LITE_FAST", raising=False)
+    monkeypatch.delenv(widgets.HEADLESS_ENV_VAR, raising=False)
+
+
+def make(tmp_path, **kw):
+    kw.setdefault("headless", False)
+    kw.setdefault("prefetch", 0)  # draw synchronously: the pair is on screen when submit/click returns
+    kw.setdefault("clip_height", 48)
+    return widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, **kw)
+
+
+def uids(left, right):
+    return (left.uid, right.uid)
+
+
+def test_each_click_stores_exactly_that_answer_in_order(tmp_path, pairs):
+    lab = make(tmp_path, name="alice", target=4)
+    lab.submit_pairs(pairs[:6])
+    shown = []
+    for answer in ("left", "right", "equal", "cant_tell"):
+        shown.append(lab.current_pair)
+        lab.buttons[answer].click()
+    assert shown == [0, 1, 2, 3]
+    store = preferences.LabelStore(tmp_path / "labels.jsonl")  # a fresh reader sees what is on disk
+    recs = store.labels()
+    assert [r.answer for r in recs] == ["left", "right", "equal", "cant_tell"]
+    assert [r.uids for r in recs] == [uids(*p) for p in pairs[:4]]
+    assert {r.labeler for r in recs} == {"alice"}
+    assert [r.meta["pair_id"] for r in recs] == [0, 1, 2, 3]
+    assert all(r.env_id == ENV and r.seconds is not None and r.seconds >= 0 for r in recs)
+    assert lab.n_labels == 4 and lab.progress.value == 4
+    assert "4 / 4" in lab.counter.value and "target reached" in lab.counter.value
+
+
+def test_undo_retracts_and_shows_the_pair_again(tmp_path, pairs):
+    lab = make(tmp_path, target=10)
+    lab.submit_pairs(pairs[:3])
+    lab.buttons["left"].click()
+    lab.buttons["right"].click()
+    assert lab.current_pair == 2 and lab.n_labels == 2
+    lab.undo_button.click()
+    assert lab.current_pair == 1, "the undone pair is back on screen"
+    assert lab.n_labels == 1 and lab.progress.value == 1 and "1 / 10" in lab.counter.value
+    assert "Took back" in lab.belief_label.value
+    lab.buttons["equal"].click()  # answer pair 1 again
+    assert lab.current_pair == 2, "the pair that was on screen before the undo comes next"
+    lab.buttons["cant_tell"].click()
+    store = preferences.LabelStore(tmp_path / "labels.jsonl")
+    assert [(r.meta["pair_id"], r.answer) for r in store.labels()] == [(0, "left"), (1, "equal"), (2, "cant_tell")]
+    everything = store.all_records()
+    assert [(r.meta["pair_id"], r.answer) for r in everything] == [(0, "left"), (1, "right"), (1, "equal"), (2, "cant_tell")]
+    assert store.retracted_ids() == {everything[1].id}
+    # Undo all the way back, then once more: nothing left from this session, nothing else changes.
+    for _ in range(4):
+        lab.undo_button.click()
+    assert len(preferences.LabelStore(tmp_path / "labels.jsonl")) == 0
+    assert lab.undo_button.disabled and lab.n_labels == 0
+
+
+def test_store_resumes_with_its_count(tmp_path, pairs):
+    lab = make(tmp_path, target=5)
+    lab.submit_pairs(pairs[:3])
+    for answer in ("left", "right", "left"):
+        lab.buttons[answer].click()
+    lab.close()
+    again = make(tmp_path, target=5)
+    assert again.n_labels == 3 and again.progress.value == 3 and "3 / 5" in again.counter.value
+    assert again.undo_button.disabled, "undo only takes back this session's answers"
+    again.submit_pairs(pairs[3:4])
+    again.buttons["right"].click()
+    assert [r.answer for r in preferences.LabelStore(tmp_path / "labels.jsonl").labels()] == ["left", "right", "left", "right"]
+
+
+def test_clicks_without_a_pair_do_nothing(tmp_path):
+    lab = make(tmp_path)
+    assert all(b.disabled for b in lab.buttons.values()) and lab.undo_button.disabled
+    for b in lab.buttons.values():
+        b.click()
+    lab.undo_button.click()
+    assert lab.n_labels == 0 and len(lab.store) == 0
+    assert "Waiting" in lab.status.value
+
+
+def test_dom_classes_are_stable(tmp_path):
+    lab = make(tmp_path)
+    found = set()
+
+    def walk(w):
+        found.update(getattr(w, "_dom_classes", ()))
+        for child in getattr(w, "children", ()):
+            walk(child)
+
+    walk(lab.widget)
+    expected = {"rlhf-labeler", "rlhf-left", "rlhf-right", "rlhf-equal", "rlhf-cant-tell", "rlhf-undo",
+                "rlhf-clip-left", "rlhf-clip-right", "rlhf-counter", "rlhf-progress", "rlhf-timing",
+                "rlhf-status", "rlhf-belief", "rlhf-pair"}
+    assert expected <= found
+    for name in expected:
+        assert f"``{name}``" in widgets.__doc__, f"{name} is documented in the module docstring"
+
+
+def test_clips_are_gifs_of_the_pair(tmp_path, pairs):
+    lab = make(tmp_path, prefetch=2)
+    lab.submit_pairs(pairs[:3])
+    assert lab.wait_until_shown(timeout=60) == 0
+    left, right = bytes(lab.clip_left.value), bytes(lab.clip_right.value)
+    assert left[:4] == b"GIF8" and right[:4] == b"GIF8" and left != right
+    from PIL import Image
+    import io
+
+    for data in (left, right):
+        assert Image.open(io.BytesIO(data)).n_frames == len(pairs[0][0])
+    lab.buttons["left"].click()
+    assert lab.wait_until_shown(timeout=60) == 1
+    assert (bytes(lab.clip_left.value), bytes(lab.clip_right.value)) != (left, right)
+    lab.close()
+
+
+def test_segments_with_frames_are_shown_as_they_are(tmp_path, pairs):
+    a, b = pairs[0]
+    frames = np.zeros((len(a), 20, 30, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(len(a))[:, None, None] * 40
+    a = rollouts.Segment(a.observations, a.actions, a.true_rewards, frames=frames, uid="framed")
+    gif = widgets.segment_gif(a, None, fps=10, height=20)
+    from PIL import Image
+    import io
+
+    im = Image.open(io.BytesIO(gif))
+    assert im.size == (30, 20) and im.n_frames == len(a)
+    with pytest.raises(ValueError, match="env_id"):
+        widgets.segment_gif(b, None)
+
+
+def test_label_blocks_only_off_the_main_thread(tmp_path, pairs):
+    lab = make(tmp_path, prefetch=1)
+    with pytest.raises(RuntimeError, match="background thread"):
+        lab.label(*pairs[0])
+    with pytest.raises(RuntimeError, match="background thread"):
+        lab.wait_for_labels(1)
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("answer", lab.label(*pairs[0])))
+    worker.start()
+    assert lab.wait_until_shown(timeout=60) is not None
+    lab.buttons["right"].click()
+    worker.join(timeout=30)
+    assert result == {"answer": "right"}
+    assert [r.answer for r in lab.store.labels()] == ["right"]
+    assert isinstance(lab, labelers.Labeler)
+    lab.close()
+
+
+def test_a_loop_thread_submits_and_waits_while_the_person_clicks(tmp_path, pairs):
+    lab = make(tmp_path, prefetch=2, target=4)
+    got = []
+
+    def loop():
+        lab.submit_pairs(pairs[:4], meta={"round": 1})
+        got.extend(lab.wait_for_labels(3, timeout=60))
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    for answer in ("left", "equal", "right"):
+        assert lab.wait_until_shown(timeout=60) is not None
+        lab.buttons[answer].click()
+    worker.join(timeout=60)
+    assert [r.answer for r in got] == ["left", "equal", "right"]
+    assert all(r.meta["round"] == 1 for r in got)
+    assert lab.n_pending == 1
+    assert lab.wait_for_labels(0) == [], "records are handed out once"
+    lab.close()
+
+
+def test_wait_for_labels_times_out_with_what_arrived(tmp_path, pairs):
+    lab = make(tmp_path)
+    lab.submit_pairs(pairs[:2])
+    lab.buttons["left"].click()
+    out = []
+    t = threading.Thread(target=lambda: out.extend(lab.wait_for_labels(2, timeout=0.2)))
+    t.start()
+    t.join(timeout=10)
+    assert [r.answer for r in out] == ["left"]
+
+
+def test_belief_after_each_answer(tmp_path, pairs):
+    lab = make(tmp_path, predictor=lambda left, right: np.array([0.8, 0.6]))
+    lab.submit_pairs(pairs[:3])
+    lab.buttons["left"].click()
+    assert "0.70" in lab.belief_label.value and "agrees" in lab.belief_label.value
+    lab.buttons["right"].click()
+    assert "disagrees" in lab.belief_label.value
+
+    class Ensemble:
+        def preference_probability(self, a_list, b_list):
+            return np.full((3, len(a_list)), 0.25)
+
+    lab.set_predictor(Ensemble(), note="trained on 7 labels")
+    lab.buttons["right"].click()
+    assert "0.25" in lab.belief_label.value and "trained on 7 labels" in lab.belief_label.value
+    with pytest.raises(ValueError, match="predictor"):
+        lab.set_predictor(42)
+
+
+def test_callbacks_and_a_failing_callback_keeps_the_label(tmp_path, pairs):
+    lab = make(tmp_path)
+    seen, undone = [], []
+    lab.on_label(lambda r: seen.append(r.answer))
+    lab.on_undo(lambda r: undone.append(r.answer))
+    lab.submit_pairs(pairs[:3])
+    lab.buttons["equal"].click()
+    lab.undo_button.click()
+    assert seen == ["equal"] and undone == ["equal"]
+
+    def broken(record):
+        raise KeyError("boom")
+
+    lab.on_label(broken)
+    lab.buttons["left"].click()
+    assert "Error" in lab.status.value and "boom" in lab.status.value
+    assert [r.answer for r in lab.store.labels()] == ["left"]
+
+
+def test_bad_pairs_are_refused(tmp_path, pairs, segments):
+    lab = make(tmp_path)
+    short = rollouts.Segment(segments[0].observations[:3], segments[0].actions[:3], segments[0].true_rewards[:3])
+    with pytest.raises(ValueError, match="same length"):
+        lab.submit_pairs([(segments[1], short)])
+    with pytest.raises(ValueError, match="pairs\\[0\\]"):
+        lab.submit_pairs([segments[0]])
+    with pytest.raises(ValueError, match="target"):
+        make(tmp_path, target=0)
+    assert lab.n_pending == 0 and len(lab.store) == 0
+
+
+def test_headless_fast_mode_says_so_and_uses_the_oracle(tmp_path, pairs, monkeypatch):
+    monkeypatch.setenv("RLHF_LITE_FAST", "1")
+    lab = widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, target=3, seed=5)
+    assert lab.headless and "fast mode" in lab.headless_reason
+    assert "No person is labeling" in lab.status.value
+    assert "NO PERSON IS LABELING" in lab._repr_mimebundle_()["text/plain"]
+    lab.submit_pairs(pairs[:3])
+    recs = lab.store.labels()
+    expected = labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(5))
+    assert [r.answer for r in recs] == [expected.label(a, b) for a, b in pairs[:3]]
+    assert {r.labeler for r in recs} == {expected.name}, "records name the oracle, never a person"
+    assert lab.n_labels == 3 and "3 / 3" in lab.counter.value
+    assert len(lab.wait_for_labels(3, timeout=1)) == 3
+    assert lab.label(*pairs[3]) in preferences.ANSWERS
+
+
+def test_headless_replays_a_label_file(tmp_path, pairs):
+    shipped = preferences.LabelStore(tmp_path / "shipped.jsonl", producer="test: oracle seed 0")
+    for (a, b), answer in zip(pairs[:2], ["right", "left"]):
+        shipped.add(a, b, answer, "oracle(noise=0, temperature=0)")
+    replay = labelers.ReplayLabeler(tmp_path / "shipped.jsonl")
+    lab = widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, headless=True, fallback=replay)
+    assert "headless=True" in lab.headless_reason and "replay:shipped.jsonl" in lab.status.value
+    lab.submit_pairs(pairs[:2])
+    assert [(r.answer, r.labeler) for r in lab.store.labels()] == [("right", "replay:shipped.jsonl"), ("left", "replay:shipped.jsonl")]
+
+
+def test_headless_switch(monkeypatch):
+    monkeypatch.setenv("RLHF_LITE_FAST", "1")
+    assert widgets.headless_reason() is not None
+    monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "0")
+    assert widgets.headless_reason() is None, "RLHF_LITE_HEADLESS=0 forces the widget (browser tests)"
+    monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "1")
+    monkeypatch.delenv("RLHF_LITE_FAST")
+    assert "RLHF_LITE_HEADLESS" in widgets.headless_reason()
+    monkeypatch.delenv(widgets.HEADLESS_ENV_VAR)
+    assert "not a Jupyter kernel" in widgets.headless_reason()  # pytest has no kernel
+    assert widgets.headless_reason(False) is None
+
+
+# ---------------------------------------------------------------------------------------------- panels
+def test_panel_sliders_follow_the_field_metadata():
+    panel = widgets.ConfigPanel(RewardModelConfig, ["ensemble_size", "noise_prob", "learning_rate", "bootstrap", "activation"])
+    c = panel.controls
+    meta = RewardModelConfig.field("ensemble_size").metadata
+    assert (c["ensemble_size"].min, c["ensemble_size"].max) == (meta["low"], meta["high"])
+    assert type(c["learning_rate"]).__name__ == "FloatLogSlider"
+    assert c["noise_prob"].max < 1.0, "noise_prob < 1 (open bound) is respected"
+    assert type(c["bootstrap"]).__name__ == "Checkbox" and type(c["activation"]).__name__ == "Dropdown"
+    assert "rlhf-param-ensemble_size" in c["ensemble_size"]._dom_classes
+    text = " ".join(ch.value for row in panel.widget.children for ch in getattr(row, "children", ())
+                    if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes)
+    for name in ("ensemble_size", "noise_prob"):
+        assert RewardModelConfig.help()[name].split(",")[0] in text, "help text sits beside the slider"
+    c["ensemble_size"].value = 5
+    c["noise_prob"].value = 0.2
+    cfg = panel.config
+    assert isinstance(cfg, RewardModelConfig) and cfg.ensemble_size == 5 and abs(cfg.noise_prob - 0.2) < 1e-9
+    assert cfg.hidden_size == RewardModelConfig().hidden_size, "fields without a slider keep their values"
+    seen = []
+    panel.observe(lambda cfg: seen.append(cfg.ensemble_size))
+    c["ensemble_size"].value = 2
+    assert seen == [2]
+
+
+def test_panel_starts_from_an_instance_and_checks_ranges():
+    base = RewardModelConfig(ensemble_size=4, hidden_size=32)
+    panel = widgets.config_panel(base, ["ensemble_size"], ranges={"ensemble_size": (1, 8)})
+    assert panel.controls["ensemble_size"].value == 4 and panel.controls["ensemble_size"].max == 8
+    assert panel.config.hidden_size == 32
+    with pytest.raises(ValueError, match="RewardModelConfig.ensemble_size"):
+        widgets.ConfigPanel(RewardModelConfig, ["ensemble_size"], ranges={"ensemble_size": (1, 99)})
+    with pytest.raises(ValueError, match="no field"):
+        widgets.ConfigPanel(RewardModelConfig, ["ensembles"])
+    with pytest.raises(ValueError, match="Config"):
+        widgets.ConfigPanel(dict)
