@@ -1,0 +1,219 @@
+"""Synthetic and replay labelers, and labeling pairs into a store."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rlhf_lite import labelers
+from rlhf_lite import preferences as prefs
+from rlhf_lite.rollouts import Segment
+
+
+def seg(total_return: float, uid: str = "", length: int = 4, obs_value: float = 0.0) -> Segment:
+    """A segment whose true return is ``total_return`` and whose observations are all ``obs_value``."""
+    return Segment(
+        observations=np.full((length, 2), obs_value, dtype=np.float32),
+        actions=np.zeros(length, dtype=np.int64),
+        true_rewards=np.full(length, total_return / length),
+        uid=uid,
+    )
+
+
+def binomial_ok(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
+    return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
+
+
+# ---- oracle ----------------------------------------------------------------------------------------------------
+
+
+def test_oracle_prefers_higher_true_return():
+    oracle = labelers.OracleLabeler(noise_prob=0.0)
+    assert isinstance(oracle, labelers.Labeler)
+    assert oracle.name == "oracle(noise=0, temperature=0)"
+    assert oracle.label(seg(3.0), seg(1.0)) == "left"
+    assert oracle.label(seg(-5.0), seg(-2.0)) == "right"
+    assert oracle.label(seg(1.0), seg(1.0)) == "equal"  # an exact tie
+    assert oracle.probability_left(seg(3.0), seg(1.0)) == 1.0
+
+
+def test_oracle_equal_within_tolerance():
+    oracle = labelers.OracleLabeler(noise_prob=0.0, equal_tol=0.5)
+    assert oracle.label(seg(1.0), seg(1.3)) == "equal"
+    assert oracle.label(seg(1.0), seg(1.7)) == "right"
+    assert "equal_tol=0.5" in oracle.name
+
+
+def test_oracle_with_a_custom_reward():
+    def stay_left(observations, actions):  # rewards a low first coordinate, whatever the env pays
+        return -observations[:, 0]
+
+    oracle = labelers.OracleLabeler(stay_left, noise_prob=0.0)
+    low, high = seg(-10.0, obs_value=-1.0), seg(10.0, obs_value=1.0)
+    assert oracle.label(low, high) == "left"  # the true return says the opposite
+    assert oracle.segment_return(low) == pytest.approx(4.0)
+    assert oracle.name == "oracle(reward=stay_left, noise=0, temperature=0)"
+    bad = labelers.OracleLabeler(lambda o, a: np.zeros(3), noise_prob=0.0)
+    with pytest.raises(ValueError, match=r"reward_fn returned shape \(3,\).*\(4,\)"):
+        bad.label(low, high)
+
+
+def test_oracle_noise_rate_matches_request():
+    n, noise = 4000, 0.2
+    oracle = labelers.OracleLabeler(noise_prob=noise, rng=np.random.default_rng(0))
+    assert oracle.name == "oracle(noise=0.2, temperature=0)"
+    answers = [oracle.label(seg(2.0), seg(1.0)) for _ in range(n)]
+    assert binomial_ok(oracle.random_answers, n, noise)
+    # A random answer is left or right with equal odds, so half of them are wrong: noise / 2 errors.
+    assert binomial_ok(answers.count("right"), n, noise / 2)
+    assert set(answers) == {"left", "right"}
+    assert oracle.probability_left(seg(2.0), seg(1.0)) == pytest.approx(1 - noise / 2)
+    # Seeded: the same generator seed gives the same answers.
+    again = labelers.OracleLabeler(noise_prob=noise, rng=0)
+    assert [again.label(seg(2.0), seg(1.0)) for _ in range(n)] == answers
+
+
+def test_oracle_default_noise_is_the_papers_ten_percent():
+    oracle = labelers.OracleLabeler(rng=np.random.default_rng(1))
+    n = 4000
+    wrong = sum(oracle.label(seg(1.0), seg(5.0)) == "left" for _ in range(n))
+    assert oracle.noise_prob == 0.1 and binomial_ok(wrong, n, 0.05)
+
+
+@pytest.mark.parametrize("temperature, diff", [(1.0, 1.0), (2.0, 1.0), (0.5, -0.4)])
+def test_oracle_boltzmann_choice_frequency(temperature, diff):
+    n = 3000
+    oracle = labelers.OracleLabeler(temperature=temperature, noise_prob=0.0, rng=np.random.default_rng(2))
+    left, right = seg(diff), seg(0.0)
+    p = 1 / (1 + math.exp(-diff / temperature))
+    assert oracle.probability_left(left, right) == pytest.approx(p)
+    count = sum(oracle.label(left, right) == "left" for _ in range(n))
+    assert binomial_ok(count, n, p)
+
+
+def test_oracle_hotter_is_closer_to_a_coin_flip():
+    n = 2000
+    left, right = seg(1.0), seg(0.0)
+    share = []
+    for temperature in (0.0, 0.5, 4.0):
+        oracle = labelers.OracleLabeler(temperature=temperature, noise_prob=0.0, rng=np.random.default_rng(3))
+        share.append(sum(oracle.label(left, right) == "left" for _ in range(n)) / n)
+    assert share[0] == 1.0 and share[0] > share[1] > share[2] > 0.5
+
+
+def test_oracle_validation():
+    with pytest.raises(ValueError, match=r"OracleLabeler.noise_prob=1.5.*\[0, 1\]"):
+        labelers.OracleLabeler(noise_prob=1.5, rng=0)
+    with pytest.raises(ValueError, match="OracleLabeler.temperature=-1"):
+        labelers.OracleLabeler(temperature=-1, rng=0)
+    with pytest.raises(ValueError, match="needs rng"):
+        labelers.OracleLabeler(noise_prob=0.1)
+    with pytest.raises(ValueError, match="rng must be a numpy Generator"):
+        labelers.OracleLabeler(rng="seed")
+    with pytest.raises(ValueError, match="unequal length"):
+        labelers.OracleLabeler(noise_prob=0.0).label(seg(1.0, length=4), seg(1.0, length=5))
+
+
+# ---- replay ----------------------------------------------------------------------------------------------------
+
+
+def recorded_file(tmp_path, answers=("left", "right", "equal", "cant_tell")) -> tuple:
+    path = tmp_path / "shipped.jsonl"
+    store = prefs.LabelStore(path, producer="test: answers written by the test itself")
+    segments = [seg(float(i), uid=f"s{i}") for i in range(2 * len(answers))]
+    pairs = [(segments[2 * i], segments[2 * i + 1]) for i in range(len(answers))]
+    for (a, b), answer in zip(pairs, answers):
+        store.add(a, b, answer, "alice")
+    return path, pairs
+
+
+def test_replay_by_uid_in_any_order_and_swapped(tmp_path):
+    path, pairs = recorded_file(tmp_path)
+    before = path.read_bytes()
+    replay = labelers.ReplayLabeler(path)
+    assert replay.name == "replay:shipped.jsonl" and replay.remaining == 4
+    assert replay.label(*pairs[2]) == "equal"
+    assert replay.last_source["original_labeler"] == "alice" and replay.last_source["matched_by"] == "uid"
+    assert replay.label(pairs[1][1], pairs[1][0]) == "left"  # clips swapped: the answer is flipped
+    assert replay.label(*pairs[0]) == "left"
+    assert replay.label(*pairs[3]) == "cant_tell"
+    with pytest.raises(labelers.ReplayExhaustedError, match="run out: all 4 recorded answers are used"):
+        replay.label(*pairs[0])
+    assert path.read_bytes() == before  # only read
+
+
+def test_replay_in_order_when_uids_do_not_match(tmp_path):
+    path, pairs = recorded_file(tmp_path, answers=("right", "left", "right"))
+    fresh = [(seg(0.0), seg(1.0)) for _ in range(3)]  # no uids: answered in file order
+    replay = labelers.ReplayLabeler(path)
+    assert [replay.label(a, b) for a, b in fresh] == ["right", "left", "right"]
+    assert replay.last_source["matched_by"] == "order"
+    strict = labelers.ReplayLabeler(path, match="uid")
+    with pytest.raises(labelers.ReplayExhaustedError, match="no unused answer about segments 'x' and 'y'"):
+        strict.label(seg(0.0, uid="x"), seg(1.0, uid="y"))
+    by_order = labelers.ReplayLabeler(path, match="order")
+    assert by_order.label(*pairs[2]) == "right" and by_order.last_source["record"] == by_order.records[0].id
+
+
+def test_replay_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        labelers.ReplayLabeler(tmp_path / "missing.jsonl")
+    empty = tmp_path / "empty.jsonl"
+    prefs.LabelStore(empty)
+    with pytest.raises(ValueError, match="holds no labels"):
+        labelers.ReplayLabeler(empty)
+    with pytest.raises(ValueError, match="match='fuzzy'"):
+        labelers.ReplayLabeler(empty, match="fuzzy")
+
+
+def test_replay_skips_retracted_answers(tmp_path):
+    path, pairs = recorded_file(tmp_path)
+    prefs.LabelStore(path).undo()  # take back the cant_tell
+    replay = labelers.ReplayLabeler(path)
+    assert [r.answer for r in replay.records] == ["left", "right", "equal"]
+
+
+# ---- label_pairs -----------------------------------------------------------------------------------------------
+
+
+def test_label_pairs_writes_every_answer(tmp_path):
+    store = prefs.LabelStore(tmp_path / "labels.jsonl")
+    pairs = [(seg(float(i), uid=f"a{i}"), seg(float(5 - i), uid=f"b{i}")) for i in range(5)]
+    oracle = labelers.OracleLabeler(noise_prob=0.0)
+    records = labelers.label_pairs(oracle, pairs, store, env_id="Pendulum-v1", meta={"round": 1}, progress=False)
+    assert [r.answer for r in records] == ["right", "right", "right", "left", "left"]
+    stored = prefs.LabelStore(tmp_path / "labels.jsonl").labels()
+    assert [r.id for r in stored] == [r.id for r in records]
+    assert all(r.labeler == oracle.name and r.env_id == "Pendulum-v1" and r.meta == {"round": 1} for r in stored)
+    assert all(r.seconds is not None and r.seconds >= 0 for r in stored)
+    assert labelers.label_pairs(oracle, pairs[:2], None, progress=False)[0].answer == "right"  # memory only
+    assert len(store) == 5
+
+
+def test_label_pairs_replay_records_its_source(tmp_path):
+    path, pairs = recorded_file(tmp_path)
+    store = prefs.LabelStore(tmp_path / "replayed.jsonl")
+    labelers.label_pairs(labelers.ReplayLabeler(path), pairs, store, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "replayed.jsonl").read_text().splitlines()[1:]]
+    assert [r["answer"] for r in lines] == ["left", "right", "equal", "cant_tell"]
+    assert all(r["labeler"] == "replay:shipped.jsonl" and r["meta"]["original_labeler"] == "alice" for r in lines)
+
+
+def test_label_pairs_rejects_a_bad_answer_without_writing(tmp_path):
+    class Sloppy:
+        name = "sloppy"
+
+        def label(self, left, right):
+            return "the left one"
+
+    store = prefs.LabelStore(tmp_path / "labels.jsonl")
+    with pytest.raises(ValueError, match="answer='the left one'"):
+        labelers.label_pairs(Sloppy(), [(seg(1.0), seg(2.0))], store, progress=False)
+    assert len(store) == 0
+    with pytest.raises(ValueError, match="labeler must have a 'name'"):
+        labelers.label_pairs(object(), [], store)
+    with pytest.raises(ValueError, match=r"pairs\[0\]"):
+        labelers.label_pairs(Sloppy(), [seg(1.0)], store)

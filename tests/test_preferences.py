@@ -1,0 +1,401 @@
+"""Preference records, the crash-safe label store and pair selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from rlhf_lite import preferences as prefs
+from rlhf_lite.rollouts import Segment
+
+
+def make_segments(n: int, length: int = 5, obs_dim: int = 3, seed: int = 0, discrete: bool = True) -> list[Segment]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        actions = rng.integers(0, 2, length) if discrete else rng.normal(size=(length, 1)).astype(np.float32)
+        out.append(
+            Segment(
+                observations=rng.normal(size=(length, obs_dim)).astype(np.float32),
+                actions=actions,
+                true_rewards=rng.normal(size=length),
+                uid=f"seg-{i}",
+                episode=i,
+                start=2 * i,
+            )
+        )
+    return out
+
+
+def file_lines(path) -> list[str]:
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8").splitlines()
+
+
+# ---- records ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_record_round_trip_keeps_segments_exactly(discrete):
+    a, b = make_segments(2, discrete=discrete)
+    record = prefs.PreferenceRecord.from_segments(a, b, "left", "alice", seconds=1.5, env_id="CartPole-v1", meta={"round": 2})
+    back = prefs.PreferenceRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert back == record
+    for orig, seg in zip((a, b), back.segments()):
+        for name in ("observations", "actions", "true_rewards"):
+            got, want = getattr(seg, name), np.asarray(getattr(orig, name))
+            assert got.dtype == want.dtype and np.array_equal(got, want), name
+        assert (seg.uid, seg.episode, seg.start) == (orig.uid, orig.episode, orig.start)
+    assert back.target == 1.0 and back.uids == ("seg-0", "seg-1")
+    assert back.created.endswith("+00:00")  # ISO time, UTC
+
+
+def test_record_validation_messages():
+    a, b = make_segments(2)
+    with pytest.raises(ValueError, match="answer='better'.*'left', 'right', 'equal', 'cant_tell'"):
+        prefs.PreferenceRecord.from_segments(a, b, "better", "alice")
+    short = make_segments(1, length=4)[0]
+    with pytest.raises(ValueError, match="unequal length.*5 steps.*4"):
+        prefs.PreferenceRecord.from_segments(a, short, "left", "alice")
+    with pytest.raises(ValueError, match="right must be a rlhf_lite.rollouts.Segment"):
+        prefs.PreferenceRecord.from_segments(a, "clip.gif", "left", "alice")
+    with pytest.raises(ValueError, match="labeler=''"):
+        prefs.PreferenceRecord.from_segments(a, b, "left", "")
+    with pytest.raises(ValueError, match="seconds=-1"):
+        prefs.PreferenceRecord.from_segments(a, b, "left", "alice", seconds=-1)
+    bad = make_segments(1)[0]
+    bad.observations[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        prefs.PreferenceRecord.from_segments(a, bad, "left", "alice")
+    other_space = make_segments(1, obs_dim=4)[0]
+    with pytest.raises(ValueError, match="observation shape"):
+        prefs.PreferenceRecord.from_segments(a, other_space, "left", "alice")
+
+
+def test_to_pairs_targets_and_stacking():
+    segs = make_segments(8)
+    records = [
+        prefs.PreferenceRecord.from_segments(segs[2 * i], segs[2 * i + 1], ans, "alice")
+        for i, ans in enumerate(["left", "right", "equal", "cant_tell"])
+    ]
+    pairs = prefs.to_pairs(records)
+    assert [p.target for p in pairs] == [1.0, 0.0, 0.5]  # cant_tell dropped
+    assert [p.left.uid for p in pairs] == ["seg-0", "seg-2", "seg-4"]
+    arrays = prefs.stack_pairs(pairs)
+    assert arrays["obs_left"].shape == (3, 5, 3) and arrays["act_right"].shape == (3, 5)
+    assert np.array_equal(arrays["targets"], [1.0, 0.0, 0.5])
+    assert np.array_equal(arrays["obs_right"][1], segs[3].observations)
+    with pytest.raises(ValueError, match="empty"):
+        prefs.stack_pairs([])
+
+
+# ---- the store --------------------------------------------------------------------------------------------------
+
+
+def test_store_writes_header_and_each_add_at_once(tmp_path):
+    path = tmp_path / "sub" / "labels.jsonl"
+    store = prefs.LabelStore(path, producer="test suite", env_id="CartPole-v1")
+    header = json.loads(file_lines(path)[0])
+    assert header["kind"] == "header" and header["format"] == prefs.FORMAT and header["producer"] == "test suite"
+    segs = make_segments(4)
+    rec = store.add(segs[0], segs[1], "right", "alice", seconds=2.0)
+    lines = file_lines(path)  # on disk before add returned, without closing anything
+    assert len(lines) == 2 and json.loads(lines[1])["id"] == rec.id
+    assert json.loads(lines[1])["env_id"] == "CartPole-v1"  # taken from the header
+    store.add(segs[2], segs[3], "cant_tell", "alice")
+    assert len(store) == 2 and store.counts() == {"left": 0, "right": 1, "equal": 0, "cant_tell": 1}
+    assert [p.target for p in store.pairs()] == [0.0]
+
+
+def test_store_resumes_after_reopening(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    segs = make_segments(6)
+    first = prefs.LabelStore(path)
+    ids = [first.add(segs[i], segs[i + 1], "left", "alice").id for i in range(3)]
+    del first
+    again = prefs.LabelStore(path, producer="ignored: the header is written once")
+    assert [r.id for r in again.labels()] == ids
+    again.add(segs[4], segs[5], "equal", "bob")
+    third = prefs.LabelStore(path)
+    assert len(third) == 4 and third.labels()[-1].labeler == "bob"
+    assert json.loads(file_lines(path)[0])["producer"] != "ignored: the header is written once"
+    assert sum(json.loads(line)["kind"] == "header" for line in file_lines(path)) == 1
+
+
+def test_undo_appends_a_retraction(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    store = prefs.LabelStore(path)
+    assert store.undo() is None  # nothing to undo
+    segs = make_segments(6)
+    r1 = store.add(segs[0], segs[1], "left", "alice")
+    r2 = store.add(segs[2], segs[3], "right", "bob")
+    r3 = store.add(segs[4], segs[5], "equal", "alice")
+    before = open(path, "rb").read()
+    assert store.undo() == r3
+    after = open(path, "rb").read()
+    assert after.startswith(before)  # never rewritten, only appended
+    assert json.loads(after.decode().splitlines()[-1]) | {"created": None, "id": None} == {
+        "kind": "retract", "retracts": r3.id, "labeler": "alice", "created": None, "id": None
+    }
+    assert [r.id for r in store.labels()] == [r1.id, r2.id]
+    assert store.undo(labeler="alice") == r1  # the last of alice's, skipping bob's
+    assert [r.id for r in store.labels()] == [r2.id]
+    assert [r.id for r in prefs.LabelStore(path).labels()] == [r2.id]
+    assert len(store.all_records()) == 3 and store.retracted_ids() == {r1.id, r3.id}
+    with pytest.raises(ValueError, match="already taken back"):
+        store.retract(r1.id)
+    with pytest.raises(ValueError, match="no label with id 'nope'"):
+        store.retract("nope")
+
+
+def test_store_sees_records_from_another_writer(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    segs = make_segments(4)
+    a, b = prefs.LabelStore(path), prefs.LabelStore(path)
+    ra = a.add(segs[0], segs[1], "left", "alice")
+    rb = b.add(segs[2], segs[3], "right", "bob")
+    assert [r.id for r in a.labels()] == [ra.id, rb.id] == [r.id for r in b.labels()]
+    assert a.undo() == rb  # the last label in the file, whoever wrote it
+    assert len(b) == 1
+
+
+def _write_store_with_bad_lines(path, bad_lines: dict[int, str], n_good: int = 4) -> list[str]:
+    """A store of ``n_good`` labels with raw ``bad_lines`` inserted at the given (1-based) file line numbers."""
+    segs = make_segments(2 * n_good)
+    store = prefs.LabelStore(path)
+    ids = [store.add(segs[2 * i], segs[2 * i + 1], "left", "alice").id for i in range(n_good)]
+    lines = file_lines(path)
+    for lineno in sorted(bad_lines):
+        lines.insert(lineno - 1, bad_lines[lineno])
+    path.write_text("\n".join(lines) + "\n")
+    return ids
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    ids = _write_store_with_bad_lines(path, {3: '{"kind": "label", "id": oops}'})
+    with pytest.raises(ValueError, match=rf"{path}, line 3: not valid JSON.*skip_bad=True"):
+        prefs.LabelStore(path)
+    with pytest.warns(prefs.LabelFileWarning, match=r"skipped 1 bad line\(s\) \(line 3"):
+        store = prefs.LabelStore(path, skip_bad=True)
+    assert [r.id for r in store.labels()] == ids and store.skipped[0][0] == 3
+
+
+def test_invalid_records_and_counts_of_skipped_lines(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    segs = make_segments(2)
+    wrong_answer = prefs.PreferenceRecord.from_segments(segs[0], segs[1], "left", "alice").to_dict() | {"answer": "maybe"}
+    ids = _write_store_with_bad_lines(
+        path, {2: json.dumps(wrong_answer), 4: "[1, 2, 3]", 5: '{"kind": "retract", "retracts": "unknown"}', 7: "\x00garbage"}
+    )
+    with pytest.raises(ValueError, match=r"line 2: invalid label record \(answer='maybe'"):
+        prefs.LabelStore(path)
+    with pytest.warns(prefs.LabelFileWarning, match=r"skipped 4 bad line\(s\)") as caught:
+        store = prefs.LabelStore(path, skip_bad=True)
+    assert len(caught) == 1
+    assert [n for n, _ in store.skipped] == [2, 4, 5, 7]
+    assert [r.id for r in store.labels()] == ids
+
+
+def test_file_without_header_is_refused(tmp_path):
+    path = tmp_path / "notes.jsonl"
+    path.write_text('{"hello": "world"}\n')
+    with pytest.raises(ValueError, match="line 1: expected the header record"):
+        prefs.LabelStore(path)
+    with pytest.raises(FileNotFoundError):
+        prefs.LabelStore(tmp_path / "missing.jsonl", create=False)
+    assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_truncated_last_line_then_resume(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    ids = _write_store_with_bad_lines(path, {})
+    data = open(path, "rb").read()
+    with open(path, "ab") as f:  # a writer that died mid-record: half a line, no newline
+        f.write(data.splitlines()[-1][:50])
+    with pytest.raises(ValueError, match=rf"{path}, line 6: truncated record"):
+        prefs.LabelStore(path)
+    with pytest.warns(prefs.LabelFileWarning, match="skipped 1 bad line"):
+        store = prefs.LabelStore(path, skip_bad=True)
+    assert [r.id for r in store.labels()] == ids
+    segs = make_segments(2, seed=5)
+    new = store.add(segs[0], segs[1], "right", "alice")  # must not be glued onto the broken line
+    with pytest.warns(prefs.LabelFileWarning, match="skipped 1 bad line"):
+        reopened = prefs.LabelStore(path, skip_bad=True)
+    assert [r.id for r in reopened.labels()] == ids + [new.id]
+    assert [n for n, _ in reopened.skipped] == [6]
+    lines = file_lines(path)
+    assert len(lines) == 7 and json.loads(lines[6])["id"] == new.id
+
+
+def test_shrunk_file_is_reported(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    _write_store_with_bad_lines(path, {})
+    store = prefs.LabelStore(path)
+    lines = file_lines(path)
+    path.write_text("\n".join(lines[:2]) + "\n")
+    with pytest.raises(ValueError, match="shrank"):
+        store.labels()
+
+
+# ---- crashes and concurrent writers ----------------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from rlhf_lite.preferences import LabelStore
+    from rlhf_lite.rollouts import Segment
+
+    path, tag, count, obs_dim = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    rng = np.random.default_rng(abs(hash(tag)) % 2**32)
+    store = LabelStore(path)
+    def seg(i):
+        return Segment(rng.normal(size=(25, obs_dim)).astype(np.float32), rng.integers(0, 3, 25), rng.normal(size=25), uid=f"{tag}-{i}")
+    i = 0
+    while count < 0 or i < count:
+        rec = store.add(seg(2 * i), seg(2 * i + 1), ("left", "right", "equal", "cant_tell")[i % 4], tag, meta={"i": i})
+        print("ack", rec.id, flush=True)
+        i += 1
+    """
+)
+
+
+def _child(tmp_path, path, tag: str, count: int, obs_dim: int) -> subprocess.Popen:
+    script = tmp_path / "child.py"
+    if not script.exists():
+        script.write_text(CHILD)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(path), tag, str(count), str(obs_dim)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_loses_no_acknowledged_record(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    prefs.LabelStore(path)  # header first, so the child only appends
+    child = _child(tmp_path, path, "killed", -1, 100)  # ~100 kB lines: a kill may land inside a write
+    acked = []
+    for line in child.stdout:
+        acked.append(line.split()[1])
+        if len(acked) == 10:
+            break
+    child.send_signal(signal.SIGKILL)
+    rest, _ = child.communicate()
+    acked += [line.split()[1] for line in rest.splitlines() if line.startswith("ack ")]
+    assert child.returncode == -signal.SIGKILL
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = prefs.LabelStore(path, skip_bad=True)
+    n_lines = len(open(path, "rb").read().split(b"\n"))
+    # At most the one record being written when the kill came can be damaged, and only as the last line.
+    assert len(store.skipped) <= 1 and len(caught) == len(store.skipped)
+    assert all(lineno == len(file_lines(path)) for lineno, _ in store.skipped), (store.skipped, n_lines)
+    stored = [r.id for r in store.labels()]
+    assert stored[: len(acked)] == acked  # every acknowledged record, in order
+    assert len(stored) - len(acked) <= 1  # plus possibly the one written but not yet acknowledged
+
+
+def test_concurrent_threads_never_interleave(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    shared = prefs.LabelStore(path)
+    segs = make_segments(10, length=20, obs_dim=16)
+    errors = []
+
+    def work(store, tag, n=25):
+        try:
+            for i in range(n):
+                store.add(segs[i % 10], segs[(i + 1) % 10], "left", tag, meta={"i": i})
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(shared, f"shared-{k}")) for k in range(2)]
+    threads += [threading.Thread(target=work, args=(prefs.LabelStore(path), f"own-{k}")) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    records = [json.loads(line) for line in file_lines(path)]  # every line parses
+    assert records[0]["kind"] == "header" and len(records) == 1 + 100
+    labels = prefs.LabelStore(path).labels()
+    assert len({r.id for r in labels}) == 100
+    for tag in ("shared-0", "shared-1", "own-0", "own-1"):
+        assert [r.meta["i"] for r in labels if r.labeler == tag] == list(range(25))
+    assert len(shared) == 100  # the shared store read the others' records too
+
+
+def test_concurrent_processes_never_interleave(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    children = [_child(tmp_path, path, f"proc-{k}", 20, 40) for k in range(3)]
+    acks = {}
+    for k, child in enumerate(children):
+        out, _ = child.communicate(timeout=300)
+        assert child.returncode == 0
+        acks[f"proc-{k}"] = [line.split()[1] for line in out.splitlines()]
+    records = [json.loads(line) for line in file_lines(path)]  # every line parses
+    assert sum(r["kind"] == "header" for r in records) == 1 and records[0]["kind"] == "header"
+    labels = prefs.LabelStore(path).labels()
+    assert len(labels) == 60
+    for tag, ids in acks.items():
+        mine = [r for r in labels if r.labeler == tag]
+        assert [r.id for r in mine] == ids and [r.meta["i"] for r in mine] == list(range(20))
+
+
+# ---- choosing pairs --------------------------------------------------------------------------------------------
+
+
+def test_random_pairs_distinct_reproducible_and_unbiased():
+    segs = make_segments(12)
+    pairs = prefs.random_pairs(segs, 60, np.random.default_rng(3))
+    keys = [frozenset((a.uid, b.uid)) for a, b in pairs]
+    assert len(pairs) == 60 and len(set(keys)) == 60 and all(len(k) == 2 for k in keys)
+    again = prefs.random_pairs(segs, 60, np.random.default_rng(3))
+    assert [(a.uid, b.uid) for a, b in pairs] == [(a.uid, b.uid) for a, b in again]
+    # Which clip is on the left is random: the lower-numbered one is on the left about half the time.
+    lower_left = sum(int(a.uid[4:]) < int(b.uid[4:]) for a, b in prefs.random_pairs(segs, 66, np.random.default_rng(0)))
+    assert 15 < lower_left < 51
+    assert len(prefs.random_pairs(segs, 66, np.random.default_rng(0))) == 66  # every pair
+    with pytest.raises(ValueError, match="at most 66 distinct pairs"):
+        prefs.random_pairs(segs, 67, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unequal length"):
+        prefs.random_pairs(segs + make_segments(1, length=7), 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng must be a numpy Generator"):
+        prefs.random_pairs(segs, 3, 0)
+
+
+def test_random_pairs_many_segments_uses_sampling():
+    segs = make_segments(1000, length=2, obs_dim=1)
+    pairs = prefs.random_pairs(segs, 50, np.random.default_rng(1))
+    assert len({frozenset((a.uid, b.uid)) for a, b in pairs}) == 50
+
+
+def test_active_pairs_keeps_the_most_disputed():
+    segs = make_segments(20)
+
+    def disagreement(lefts, rights):  # pretend the ensemble is unsure where the true returns are close
+        return -np.abs(np.array([a.true_return - b.true_return for a, b in zip(lefts, rights)]))
+
+    chosen = prefs.active_pairs(segs, 5, np.random.default_rng(7), disagreement, candidates=80)
+    pool = prefs.random_pairs(segs, 80, np.random.default_rng(7))  # the same candidates, same seed
+    gaps = sorted(abs(a.true_return - b.true_return) for a, b in pool)
+    assert [abs(a.true_return - b.true_return) for a, b in chosen] == pytest.approx(gaps[:5])
+    random_gap = np.mean([abs(a.true_return - b.true_return) for a, b in pool])
+    assert np.mean([abs(a.true_return - b.true_return) for a, b in chosen]) < random_gap
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        prefs.active_pairs(segs, 5, np.random.default_rng(0), lambda a, b: np.zeros(3), candidates=40)
+    with pytest.raises(ValueError, match="candidates=2"):
+        prefs.active_pairs(segs, 5, np.random.default_rng(0), disagreement, candidates=2)
+    with pytest.raises(ValueError, match="NaN"):
+        prefs.active_pairs(segs, 2, np.random.default_rng(0), lambda a, b: np.full(len(a), np.nan))
+    assert len(prefs.active_pairs(segs, 4, np.random.default_rng(0), disagreement)) == 4
