@@ -226,11 +226,44 @@ class ReplayLabeler:
             )
         self.used[index] = True
         record = self.records[index]
-        self.last_source = {"replayed_from": self.path.name, "record": record.id, "original_labeler": record.labeler, "matched_by": how}
+        recorded_left, recorded_right = (record.right, record.left) if flipped else (record.left, record.right)
+        self.last_source = {
+            "replayed_from": self.path.name,
+            "record": record.id,
+            "original_labeler": record.labeler,
+            "matched_by": how,
+            # False when the recorded answer was about other clips (uids reused, or matched by order only)
+            "same_clips": _same_clip(left, recorded_left) and _same_clip(right, recorded_right),
+        }
         return flip_answer(record.answer) if flipped else record.answer
 
     def __repr__(self) -> str:
         return f"ReplayLabeler({str(self.path)!r}, {self.remaining}/{len(self.records)} answers left)"
+
+    def describe(self) -> str:
+        """One line for a notebook: what is replayed, who originally answered, what made the file."""
+        by: dict[str, int] = {}
+        for r in self.records:
+            by[r.labeler] = by.get(r.labeler, 0) + 1
+        who = ", ".join(f"{k} ({v})" for k, v in by.items())
+        producer = self.header.get("producer", "unknown")
+        return (
+            f"Replaying {len(self.records)} recorded answers from {self.path.name} ({self.remaining} left), "
+            f"answered by {who}; file made by {producer}."
+        )
+
+
+def _same_clip(segment: Segment, payload: dict[str, Any]) -> bool:
+    obs = np.asarray(payload["observations"], dtype=np.float64)
+    act = np.asarray(payload["actions"], dtype=np.float64)
+    seg_obs = np.asarray(segment.observations, dtype=np.float64)
+    seg_act = np.asarray(segment.actions, dtype=np.float64)
+    return (
+        obs.shape == seg_obs.shape
+        and act.shape == seg_act.shape
+        and bool(np.allclose(obs, seg_obs, rtol=1e-5, atol=1e-6))
+        and bool(np.allclose(act, seg_act, rtol=1e-5, atol=1e-6))
+    )
 
 
 def label_pairs(

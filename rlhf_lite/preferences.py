@@ -485,6 +485,24 @@ class LabelStore:
     def __repr__(self) -> str:
         return f"LabelStore({str(self.path)!r}, labels={len(self)})"
 
+    def describe(self) -> str:
+        """A few lines for a notebook: where the file is, what made it, how many answers of each kind and by whom."""
+        live = self.labels()
+        by_labeler: dict[str, int] = {}
+        for r in live:
+            by_labeler[r.labeler] = by_labeler.get(r.labeler, 0) + 1
+        counts = {a: sum(r.answer == a for r in live) for a in ANSWERS}
+        header = self.header or {}
+        lines = [
+            f"{self.path}: {len(live)} labels ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
+            f"{len(self._retracted)} taken back",
+            f"file made {header.get('created', '?')} by {header.get('producer', 'unknown (no header)')}",
+            "answered by: " + (", ".join(f"{k} ({v})" for k, v in by_labeler.items()) or "nobody yet"),
+        ]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} bad line(s): lines {', '.join(str(n) for n, _ in self.skipped)}")
+        return "\n".join(lines)
+
     # ---- writing ----------------------------------------------------------------------------------------------
 
     def add(
@@ -680,9 +698,12 @@ class LabelStore:
 
 
 def _default_producer() -> str:
+    import sys
+
     from rlhf_lite import __version__
 
-    return f"rlhf_lite {__version__} LabelStore"
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return f"rlhf_lite {__version__} LabelStore, opened by {program}"
 
 
 # --------------------------------------------------------------------------------------------------------------

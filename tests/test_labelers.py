@@ -137,7 +137,9 @@ def test_replay_by_uid_in_any_order_and_swapped(tmp_path):
     assert replay.name == "replay:shipped.jsonl" and replay.remaining == 4
     assert replay.label(*pairs[2]) == "equal"
     assert replay.last_source["original_labeler"] == "alice" and replay.last_source["matched_by"] == "uid"
+    assert replay.last_source["same_clips"]
     assert replay.label(pairs[1][1], pairs[1][0]) == "left"  # clips swapped: the answer is flipped
+    assert replay.last_source["same_clips"]
     assert replay.label(*pairs[0]) == "left"
     assert replay.label(*pairs[3]) == "cant_tell"
     with pytest.raises(labelers.ReplayExhaustedError, match="run out: all 4 recorded answers are used"):
@@ -147,10 +149,12 @@ def test_replay_by_uid_in_any_order_and_swapped(tmp_path):
 
 def test_replay_in_order_when_uids_do_not_match(tmp_path):
     path, pairs = recorded_file(tmp_path, answers=("right", "left", "right"))
-    fresh = [(seg(0.0), seg(1.0)) for _ in range(3)]  # no uids: answered in file order
+    fresh = [(seg(0.0, obs_value=7.0), seg(1.0)) for _ in range(3)]  # no uids: answered in file order
     replay = labelers.ReplayLabeler(path)
+    assert "Replaying 3 recorded answers from shipped.jsonl" in replay.describe()
+    assert "alice (3)" in replay.describe() and "test: answers written by the test itself" in replay.describe()
     assert [replay.label(a, b) for a, b in fresh] == ["right", "left", "right"]
-    assert replay.last_source["matched_by"] == "order"
+    assert replay.last_source["matched_by"] == "order" and not replay.last_source["same_clips"]
     strict = labelers.ReplayLabeler(path, match="uid")
     with pytest.raises(labelers.ReplayExhaustedError, match="no unused answer about segments 'x' and 'y'"):
         strict.label(seg(0.0, uid="x"), seg(1.0, uid="y"))

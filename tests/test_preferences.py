@@ -114,6 +114,10 @@ def test_store_writes_header_and_each_add_at_once(tmp_path):
     store.add(segs[2], segs[3], "cant_tell", "alice")
     assert len(store) == 2 and store.counts() == {"left": 0, "right": 1, "equal": 0, "cant_tell": 1}
     assert [p.target for p in store.pairs()] == [0.0]
+    store.undo()
+    text = store.describe()
+    assert "1 labels (left 0, right 1, equal 0, cant_tell 0), 1 taken back" in text
+    assert "by test suite" in text and "alice (1)" in text
 
 
 def test_store_resumes_after_reopening(tmp_path):
