@@ -1,0 +1,697 @@
+"""The reward-predictor box: a reward learned from comparisons of clips (Christiano et al. 2017).
+
+A person never says how good a clip is, only which of two clips is better. The predictor turns that into a
+reward per step with one assumption, the Bradley-Terry model: the chance that clip ``a`` is preferred to clip
+``b`` grows with the difference of their summed predicted rewards,
+
+    P(a > b) = (1 - noise_prob) * sigmoid(R(a) - R(b)) + noise_prob / 2,    R(x) = sum_t r(o_t, a_t).
+
+The ``noise_prob`` term mixes in a uniformly random answer (people misclick, about 10% in the original work),
+so a single wrong label costs a bounded loss instead of dragging the model around. Training is plain
+cross-entropy against the answers: ``left`` -> 1, ``right`` -> 0, ``equal`` -> 0.5; ``cant_tell`` carries no
+information about which is better and is dropped.
+
+:class:`RewardEnsemble` holds a few small networks ``r(o, a)``, each trained on its own bootstrap sample of the
+labels. Their average is the reward the RL algorithm sees (normalised to zero mean and unit scale); their
+disagreement says where more labels would help (active queries). :class:`LearnedReward` is a gymnasium
+wrapper that swaps an environment's reward for the learned one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from rlhf_lite.config import Config, param
+
+ANSWER_TARGETS: dict[str, float | None] = {"left": 1.0, "right": 0.0, "equal": 0.5, "cant_tell": None}
+"""Bradley-Terry target for each answer: the probability that the left clip is the better one.
+``cant_tell`` is ``None``: such labels are dropped from training."""
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Bradley-Terry with a noise term
+# ------------------------------------------------------------------------------------------------------------
+
+def bt_probability(return_a, return_b, noise_prob: float = 0.0):
+    """``P(a preferred to b) = (1 - noise_prob) * sigmoid(return_a - return_b) + noise_prob / 2``.
+
+    Works on torch tensors or numpy arrays / floats of any matching (broadcastable) shape and returns the
+    same kind. ``noise_prob`` is the chance that the labeler answers at random.
+    """
+    _check_noise(noise_prob)
+    if isinstance(return_a, torch.Tensor) or isinstance(return_b, torch.Tensor):
+        diff = torch.as_tensor(return_a) - torch.as_tensor(return_b)
+        return (1.0 - noise_prob) * torch.sigmoid(diff) + noise_prob / 2.0
+    diff = np.asarray(return_a, dtype=np.float64) - np.asarray(return_b, dtype=np.float64)
+    # sigmoid written so that it neither overflows for large |diff| nor loses precision
+    sig = np.where(diff >= 0, 1.0 / (1.0 + np.exp(-np.abs(diff))), np.exp(-np.abs(diff)) / (1.0 + np.exp(-np.abs(diff))))
+    out = (1.0 - noise_prob) * sig + noise_prob / 2.0
+    return out if out.ndim else float(out)
+
+
+def bt_loss(return_a, return_b, targets, noise_prob: float = 0.0, reduction: str = "mean"):
+    """Cross-entropy between the Bradley-Terry probability and ``targets`` (1 a better, 0 b better, 0.5 equal).
+
+    ``-[y log P(a>b) + (1-y) log P(b>a)]``, computed in log space (``logaddexp`` of the sigmoid part and the
+    noise part) so that huge return differences give a finite loss. ``reduction``: ``"mean"``, ``"sum"`` or
+    ``"none"`` (one loss per pair). Torch in, torch out (differentiable); numpy in, numpy out.
+    """
+    _check_noise(noise_prob)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction={reduction!r} is not allowed: expected one of 'mean', 'sum', 'none'")
+    is_torch = any(isinstance(x, torch.Tensor) for x in (return_a, return_b, targets))
+    ra = torch.as_tensor(return_a, dtype=None if isinstance(return_a, torch.Tensor) else torch.float64)
+    rb = torch.as_tensor(return_b, dtype=ra.dtype)
+    y = torch.as_tensor(targets, dtype=ra.dtype)
+    if bool(((y < 0) | (y > 1)).any()):
+        raise ValueError("targets must lie in [0, 1]: 1 = a (left) better, 0 = b (right) better, 0.5 = equal")
+    diff = ra - rb
+    log_pa = _log_mix(torch.nn.functional.logsigmoid(diff), noise_prob)
+    log_pb = _log_mix(torch.nn.functional.logsigmoid(-diff), noise_prob)
+    loss = -(y * log_pa + (1.0 - y) * log_pb)
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    if is_torch:
+        return loss
+    out = loss.detach().numpy()
+    return float(out) if out.ndim == 0 else out
+
+
+def _log_mix(log_sig: torch.Tensor, noise_prob: float) -> torch.Tensor:
+    """``log((1 - noise) * exp(log_sig) + noise / 2)`` without leaving log space."""
+    if noise_prob == 0.0:
+        return log_sig
+    return torch.logaddexp(log_sig + math.log1p(-noise_prob), torch.full_like(log_sig, math.log(noise_prob / 2.0)))
+
+
+def _check_noise(noise_prob: float) -> None:
+    if not (isinstance(noise_prob, (int, float)) and 0.0 <= noise_prob < 1.0):
+        raise ValueError(f"noise_prob={noise_prob!r} is out of range: expected a number in [0, 1)")
+
+
+def targets_from_answers(answers: Iterable[str]) -> np.ndarray:
+    """Answers (``left``/``right``/``equal``/``cant_tell``) -> targets ``[P]`` (``nan`` for ``cant_tell``)."""
+    out = []
+    for i, a in enumerate(answers):
+        if a not in ANSWER_TARGETS:
+            raise ValueError(f"answer #{i}={a!r} is not allowed: expected one of {tuple(ANSWER_TARGETS)}")
+        t = ANSWER_TARGETS[a]
+        out.append(np.nan if t is None else t)
+    return np.asarray(out, dtype=np.float64)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of two 1-D arrays (ties get their average rank); ``nan`` if either is constant."""
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape or len(x) < 2:
+        raise ValueError(f"spearman needs two arrays of the same length >= 2, got {x.shape} and {y.shape}")
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry / denom) if denom > 0 else float("nan")
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    # average the ranks of tied values
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Configuration
+# ------------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RewardModelConfig(Config):
+    """Hyperparameters of the reward predictor (one line of help each; ranges feed the notebook sliders)."""
+
+    ensemble_size: int = param(3, "number of reward networks, each trained on its own bootstrap sample of the labels", low=1, high=16)
+    hidden_size: int = param(64, "units per hidden layer of each reward network", low=4, high=1024)
+    num_layers: int = param(2, "hidden layers of each reward network", low=1, high=4)
+    activation: str = param("leaky_relu", "non-linearity between layers", choices=("relu", "leaky_relu", "tanh"))
+    learning_rate: float = param(3e-3, "Adam step size", low=0.0, high=1.0, low_open=True)
+    weight_decay: float = param(1e-3, "decoupled L2 penalty on the weights (AdamW): keeps rewards simple when labels are few", low=0.0, high=1.0)
+    epochs: float = param(60.0, "passes over the training pairs per fit", low=0.0, high=10_000.0, low_open=True)
+    min_updates: int = param(150, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000)
+    batch_size: int = param(32, "label pairs per gradient step (per member)", low=1, high=100_000)
+    noise_prob: float = param(0.1, "assumed chance the labeler answers at random (Bradley-Terry noise term)", low=0.0, high=1.0, high_open=True)
+    validation_fraction: float = param(0.2, "share of labels held out of training to measure accuracy on unseen pairs", low=0.0, high=0.5)
+    bootstrap: bool = param(True, "train each member on a resample (with replacement) of the training labels", choices=(True, False))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The ensemble of reward networks
+# ------------------------------------------------------------------------------------------------------------
+
+class _EnsembleMLP(torch.nn.Module):
+    """``M`` independent MLPs evaluated in one batched matmul per layer: ``[M, N, D] -> [M, N]``.
+
+    Stacking the members' weights (``[M, in, out]``) instead of looping over ``M`` modules makes a whole PPO
+    batch for the whole ensemble one call per layer, which is what keeps ``reward()`` fast on a laptop.
+    """
+
+    def __init__(self, members: int, in_dim: int, hidden: int, layers: int, activation: str):
+        super().__init__()
+        sizes = [in_dim] + [hidden] * layers + [1]
+        self.weights = torch.nn.ParameterList(torch.nn.Parameter(torch.empty(members, a, b)) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.empty(members, 1, b)) for b in sizes[1:])
+        self.activation = {"relu": torch.relu, "tanh": torch.tanh, "leaky_relu": torch.nn.functional.leaky_relu}[activation]
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """``nn.Linear``'s default init (uniform in +-1/sqrt(fan_in)), drawn from ``generator`` (no global RNG)."""
+        for w, b in zip(self.weights, self.biases):
+            bound = 1.0 / math.sqrt(w.shape[1])
+            w.copy_((torch.rand(w.shape, generator=generator) * 2 - 1) * bound)
+            b.copy_((torch.rand(b.shape, generator=generator) * 2 - 1) * bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # the same inputs for every member
+            x = x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = self.activation(h)
+        return h.squeeze(-1)
+
+
+class RewardEnsemble:
+    """An ensemble of reward networks ``r(o, a)`` trained from preferences between segments.
+
+    ``observation_space`` / ``action_space``: the task's spaces (``Box`` inputs are scaled to about [-1, 1]
+    from their bounds, or standardised from the first data seen where the bounds are infinite; ``Discrete``
+    ones are one-hot encoded). ``seed`` fixes the initial weights and the default random stream of
+    :meth:`fit`; nothing global is touched.
+
+    Shapes: a *segment* is anything with ``observations [L, *obs_shape]`` and ``actions [L, *act_shape]``
+    (:class:`rlhf_lite.rollouts.Segment`, or a mapping with those keys as in a label file); ``M`` is the
+    number of members, ``S`` of segments, ``P`` of pairs, ``B`` of single steps.
+    """
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: RewardModelConfig | None = None, *, seed: int):
+        self.config = RewardModelConfig() if config is None else config
+        if not isinstance(self.config, RewardModelConfig):
+            raise ValueError(f"config must be a RewardModelConfig, got {type(self.config).__name__}")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.seed = int(seed)
+        self._obs_enc = _Encoder(observation_space, "observation_space")
+        self._act_enc = _Encoder(action_space, "action_space")
+        self.in_dim = self._obs_enc.dim + self._act_enc.dim
+        cfg = self.config
+        self.net = _EnsembleMLP(cfg.ensemble_size, self.in_dim, cfg.hidden_size, cfg.num_layers, cfg.activation)
+        seeds = np.random.SeedSequence(self.seed).generate_state(2)
+        self.generator = torch.Generator().manual_seed(int(seeds[0]))
+        self.rng = np.random.default_rng(int(seeds[1]))
+        self.net.reset_parameters(self.generator)
+        # normalisation of the ensemble's reward: each member standardised, then their mean rescaled
+        self.member_mean = torch.zeros(cfg.ensemble_size)
+        self.member_std = torch.ones(cfg.ensemble_size)
+        self.mean_scale = 1.0
+        self.history: list[dict] = []
+
+    @property
+    def ensemble_size(self) -> int:
+        return self.config.ensemble_size
+
+    @property
+    def num_fits(self) -> int:
+        return len(self.history)
+
+    # -- inputs --------------------------------------------------------------------------------------------
+    def features(self, observations: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+        """Network inputs ``[B, D]`` float32 from observations ``[B, *obs_shape]`` and actions ``[B, *act_shape]``."""
+        obs = self._obs_enc(observations, "observations")
+        act = self._act_enc(actions, "actions")
+        if obs.shape[0] != act.shape[0]:
+            raise ValueError(f"observations ({obs.shape[0]}) and actions ({act.shape[0]}) must have the same length")
+        return torch.cat([obs, act], dim=1)
+
+    def _segment_tensors(self, segments: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features ``[S, L, D]`` (padded to the longest segment) and a mask ``[S, L]`` of real steps."""
+        if len(segments) == 0:
+            return torch.zeros(0, 1, self.in_dim), torch.zeros(0, 1)
+        obs_list, act_list = zip(*(_segment_arrays(s, i) for i, s in enumerate(segments)))
+        lengths = [len(o) for o in obs_list]
+        for i, (o, a) in enumerate(zip(obs_list, act_list)):
+            if len(o) != len(a) or len(o) == 0:
+                raise ValueError(f"segment #{i} has {len(o)} observations and {len(a)} actions: expected the same number >= 1")
+        feats = self.features(np.concatenate(obs_list), np.concatenate(act_list))
+        L = max(lengths)
+        out = torch.zeros(len(segments), L, self.in_dim)
+        mask = torch.zeros(len(segments), L)
+        start = 0
+        for i, n in enumerate(lengths):
+            out[i, :n] = feats[start:start + n]
+            mask[i, :n] = 1.0
+            start += n
+        return out, mask
+
+    def _prepare_input_scaling(self, feats_source: Sequence[Any]) -> None:
+        """Fix the standardisation of unbounded Box dimensions from the first data seen (then never again,
+        so warm-started refits keep meaning the same inputs)."""
+        if self._obs_enc.needs_data or self._act_enc.needs_data:
+            obs, act = zip(*(_segment_arrays(s, i) for i, s in enumerate(feats_source)))
+            self._obs_enc.fit(np.concatenate(obs))
+            self._act_enc.fit(np.concatenate(act))
+
+    # -- training --------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        left: Sequence[Any] | Iterable[Any],
+        right: Sequence[Any] | None = None,
+        targets: Sequence[float] | np.ndarray | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+        warm_start: bool = True,
+        progress: bool = False,
+    ) -> dict:
+        """Train every member on the labelled pairs and return metrics.
+
+        Two ways to pass labels: ``fit(left_segments, right_segments, targets)`` with ``targets [P]`` (1 left
+        better, 0 right better, 0.5 equal, ``nan`` = can't tell, dropped) or answer strings; or
+        ``fit(pairs)`` with an iterable of ``(left, right, target_or_answer)`` triples.
+
+        A ``validation_fraction`` of the pairs is held out (never trained on) for ``val_accuracy``; each
+        member trains on its own bootstrap resample of the rest. ``warm_start=False`` re-draws the weights
+        first; the default continues from the current weights (the RLHF loop refits each round).
+        ``rng`` draws the split, the resamples and the minibatches (default: the ensemble's own stream).
+        Returns ``{"labels", "dropped", "n_train", "n_val", "updates", "train_loss", "train_accuracy",
+        "val_loss", "val_accuracy", "seconds"}`` (validation entries ``nan`` when nothing is held out).
+        """
+        t0 = time.perf_counter()
+        rng = self.rng if rng is None else rng
+        left, right, y = _as_pairs(left, right, targets)
+        keep = ~np.isnan(y)
+        dropped = int((~keep).sum())
+        left = [s for s, k in zip(left, keep) if k]
+        right = [s for s, k in zip(right, keep) if k]
+        y = y[keep]
+        P = len(y)
+        if P == 0:
+            raise ValueError("fit needs at least one labelled pair that is not 'cant_tell'")
+        cfg = self.config
+        self._prepare_input_scaling(list(left) + list(right))
+        if not warm_start:
+            self.net.reset_parameters(self.generator)
+
+        X, mask = self._pair_tensors(left, right)  # [P, 2, L, D], [P, 2, L]
+        Y = torch.as_tensor(y, dtype=torch.float32)
+        perm = rng.permutation(P)
+        n_val = int(round(cfg.validation_fraction * P)) if P >= 5 else 0
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        n_train = len(train_idx)
+        M = cfg.ensemble_size
+        if cfg.bootstrap and M > 1:
+            member_sets = train_idx[rng.integers(0, n_train, size=(M, n_train))]
+        else:
+            member_sets = np.tile(train_idx, (M, 1))
+        batch = min(cfg.batch_size, n_train)
+        updates = max(cfg.min_updates, int(math.ceil(cfg.epochs * n_train / batch)))
+
+        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=updates, desc="fitting reward model", leave=False)
+        self.net.train()
+        rows = np.arange(M)[:, None]
+        for step in range(updates):
+            pick = member_sets[rows, rng.integers(0, n_train, size=(M, batch))]  # [M, batch] pair indices
+            returns = self._pair_returns(X[pick], mask[pick])  # [M, batch, 2]
+            loss = bt_loss(returns[..., 0], returns[..., 1], Y[pick], cfg.noise_prob)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if bar is not None:
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+        if bar is not None:
+            bar.close()
+        self.net.eval()
+
+        metrics = {"labels": P, "dropped": dropped, "n_train": n_train, "n_val": n_val, "updates": updates}
+        with torch.no_grad():
+            metrics.update(self._pair_metrics(X[train_idx], mask[train_idx], Y[train_idx], "train"))
+            if n_val:
+                metrics.update(self._pair_metrics(X[val_idx], mask[val_idx], Y[val_idx], "val"))
+            else:
+                metrics.update(val_loss=float("nan"), val_accuracy=float("nan"))
+            self._normalise_on(X.reshape(-1, self.in_dim), mask.reshape(-1))
+        metrics["seconds"] = time.perf_counter() - t0
+        self.history.append(metrics)
+        return metrics
+
+    def _pair_tensors(self, left: Sequence[Any], right: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[P, 2, L, D]`` features and ``[P, 2, L]`` mask of the pairs (0 = left, 1 = right)."""
+        feats, mask = self._segment_tensors(list(left) + list(right))
+        P = len(left)
+        return torch.stack([feats[:P], feats[P:]], dim=1), torch.stack([mask[:P], mask[P:]], dim=1)
+
+    def _pair_returns(self, X: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Summed member rewards. ``X [M, N, 2, L, D]`` (own pairs per member) or ``[N, 2, L, D]`` (shared),
+        ``mask`` to match without ``D``. Returns ``[M, N, 2]``."""
+        M = self.config.ensemble_size
+        if X.dim() == 4:
+            X, mask = X.unsqueeze(0).expand(M, *X.shape), mask.unsqueeze(0).expand(M, *mask.shape)
+        r = self.net(X.reshape(M, -1, self.in_dim)).reshape(mask.shape)
+        return (r * mask).sum(-1)
+
+    def _pair_metrics(self, X: torch.Tensor, mask: torch.Tensor, Y: torch.Tensor, prefix: str) -> dict:
+        returns = self._pair_returns(X, mask)  # [M, N, 2]
+        loss = bt_loss(returns[..., 0], returns[..., 1], Y.expand(returns.shape[:2]), self.config.noise_prob)
+        prob = torch.sigmoid(returns[..., 0] - returns[..., 1]).mean(0)
+        return {f"{prefix}_loss": float(loss), f"{prefix}_accuracy": _accuracy(prob.numpy(), Y.numpy())}
+
+    @torch.no_grad()
+    def _normalise_on(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        raw = self.net(feats)  # [M, B]
+        if mask is not None:
+            raw = raw[:, mask > 0]
+        if raw.shape[1] < 2:
+            return
+        self.member_mean = raw.mean(1)
+        self.member_std = raw.std(1).clamp_min(1e-8)
+        avg = ((raw - self.member_mean[:, None]) / self.member_std[:, None]).mean(0)
+        self.mean_scale = float(avg.std().clamp_min(1e-8))
+
+    def normalize(self, observations: np.ndarray, actions: np.ndarray) -> None:
+        """Re-centre and re-scale :meth:`reward` on these steps (``[B, *obs_shape]``, ``[B, *act_shape]``),
+        e.g. the policy's latest rollout, so the RL algorithm sees zero-mean, unit-std rewards on its own data.
+        (:meth:`fit` already normalises on the labelled segments.)"""
+        self._normalise_on(self.features(observations, actions))
+
+    # -- predictions ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def member_rewards(self, observations: np.ndarray, actions: np.ndarray, normalized: bool = True) -> np.ndarray:
+        """Each member's reward ``[M, B]`` for steps ``[B, *obs_shape]``, ``[B, *act_shape]``.
+
+        ``normalized=True`` standardises each member on the data of the last fit (or :meth:`normalize`);
+        ``False`` gives the raw outputs, whose scale is the Bradley-Terry one.
+        """
+        raw = self.net(self.features(observations, actions))
+        if normalized:
+            raw = (raw - self.member_mean[:, None]) / self.member_std[:, None]
+        return raw.numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def reward(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The learned reward ``[B]`` for a batch of steps: members standardised, averaged, rescaled to unit std.
+
+        ``observations [B, *obs_shape]`` is what the agent saw *before* taking ``actions [B, *act_shape]``.
+        One torch call for the whole batch and all members: pass it straight to PPO as ``reward_fn``.
+        """
+        obs = np.asarray(observations)
+        single = obs.shape == tuple(self.observation_space.shape or ()) and not isinstance(self.observation_space, spaces.Discrete)
+        if single or (isinstance(self.observation_space, spaces.Discrete) and obs.ndim == 0):
+            raise ValueError("reward expects a batch: observations [B, *obs_shape], actions [B, *act_shape]; wrap one step as obs[None], action[None]")
+        raw = self.net(self.features(observations, actions))
+        z = (raw - self.member_mean[:, None]) / self.member_std[:, None]
+        return (z.mean(0) / self.mean_scale).numpy().astype(np.float64)
+
+    __call__ = reward
+
+    @torch.no_grad()
+    def segment_returns(self, segments: Sequence[Any]) -> np.ndarray:
+        """Each member's predicted return ``[M, S]`` (raw outputs summed over each segment's steps)."""
+        feats, mask = self._segment_tensors(list(segments))
+        if len(segments) == 0:
+            return np.zeros((self.ensemble_size, 0))
+        r = self.net(feats.reshape(-1, self.in_dim)).reshape(-1, *mask.shape)
+        return (r * mask).sum(-1).numpy().astype(np.float64)
+
+    def predicted_returns(self, segments: Sequence[Any]) -> np.ndarray:
+        """The ensemble's predicted return ``[S]``: mean over members of :meth:`segment_returns`."""
+        return self.segment_returns(segments).mean(0)
+
+    def preference_probability(self, a_list: Sequence[Any], b_list: Sequence[Any], noise_prob: float = 0.0) -> np.ndarray:
+        """Each member's ``P(a_i preferred to b_i)`` ``[M, P]``. ``noise_prob=0`` (default) gives the model's
+        belief about which segment is better; pass ``config.noise_prob`` for the chance of a labeler's answer."""
+        if len(a_list) != len(b_list):
+            raise ValueError(f"a_list ({len(a_list)}) and b_list ({len(b_list)}) must have the same length")
+        ret = self.segment_returns(list(a_list) + list(b_list))
+        P = len(a_list)
+        return bt_probability(ret[:, :P], ret[:, P:], noise_prob)
+
+    def disagreement(self, a_list: Sequence[Any], b_list: Sequence[Any]) -> np.ndarray:
+        """How much the members disagree about each pair ``[P]``: std over members of P(a > b).
+
+        Active query selection asks about the pairs with the largest values. With one member it is all zeros.
+        """
+        return self.preference_probability(a_list, b_list).std(0)
+
+    def evaluate(self, left: Sequence[Any], right: Sequence[Any], targets: Sequence[float] | np.ndarray) -> dict:
+        """``{"accuracy", "loss", "pairs"}`` on labelled pairs (targets as in :meth:`fit`; ``nan`` dropped).
+
+        Accuracy counts pairs with a clear winner (target not 0.5) where the ensemble's mean probability
+        picks it; the loss is the Bradley-Terry cross-entropy of the mean probability, ties included.
+        """
+        left, right, y = _as_pairs(left, right, targets)
+        keep = ~np.isnan(y)
+        left = [s for s, k in zip(left, keep) if k]
+        right = [s for s, k in zip(right, keep) if k]
+        y = y[keep]
+        prob = self.preference_probability(left, right).mean(0)
+        p = np.clip((1 - self.config.noise_prob) * prob + self.config.noise_prob / 2, 1e-12, 1 - 1e-12)
+        loss = float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))) if len(y) else float("nan")
+        return {"accuracy": _accuracy(prob, y), "loss": loss, "pairs": int(len(y))}
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to rebuild this ensemble: only tensors, numbers, strings, lists and dicts, so
+        that ``torch.load(..., weights_only=True)`` reads it back (no pickled code)."""
+        return {
+            "format": "rlhf_lite.RewardEnsemble/1",
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "observation_space": _space_to_dict(self.observation_space),
+            "action_space": _space_to_dict(self.action_space),
+            "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+            "obs_scaling": self._obs_enc.state(),
+            "act_scaling": self._act_enc.state(),
+            "member_mean": self.member_mean.clone(),
+            "member_std": self.member_std.clone(),
+            "mean_scale": float(self.mean_scale),
+            "generator": self.generator.get_state(),
+            "rng": json.dumps(self.rng.bit_generator.state),
+            "history": json.dumps(self.history),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore weights, normalisation, random streams and history saved by :meth:`state_dict`."""
+        if state.get("format") != "rlhf_lite.RewardEnsemble/1":
+            raise ValueError(f"not a RewardEnsemble checkpoint (format={state.get('format')!r})")
+        if state["config"] != self.config.to_dict():
+            raise ValueError(f"checkpoint config {state['config']} differs from this ensemble's {self.config.to_dict()}")
+        self.net.load_state_dict(state["net"])
+        self._obs_enc.load(state["obs_scaling"])
+        self._act_enc.load(state["act_scaling"])
+        self.member_mean = state["member_mean"].clone()
+        self.member_std = state["member_std"].clone()
+        self.mean_scale = float(state["mean_scale"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.history = json.loads(state["history"])
+
+    def save(self, path: str) -> None:
+        """Write a checkpoint that :meth:`load` reads with ``torch.load(weights_only=True)``.
+        Written to a temporary file and renamed, so a crash never leaves half a checkpoint."""
+        import os
+
+        tmp = f"{path}.tmp"
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> "RewardEnsemble":
+        """A new ensemble from a :meth:`save` checkpoint (config, spaces, weights, normalisation, RNG state)."""
+        state = torch.load(path, weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != "rlhf_lite.RewardEnsemble/1":
+            raise ValueError(f"{path} is not a RewardEnsemble checkpoint")
+        ens = cls(_space_from_dict(state["observation_space"]), _space_from_dict(state["action_space"]),
+                  RewardModelConfig(**state["config"]), seed=state["seed"])
+        ens.load_state_dict(state)
+        return ens
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"RewardEnsemble({c.ensemble_size} x MLP[{self.in_dim} -> {c.num_layers} x {c.hidden_size} -> 1], "
+                f"fits={self.num_fits})")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The gymnasium wrapper
+# ------------------------------------------------------------------------------------------------------------
+
+class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Replace the environment's reward with the learned one ``r̂(o_t, a_t)``.
+
+    The reward of a step is predicted from the observation the agent acted on and its action (the same
+    pairing as in segments). The environment's own reward stays visible, for evaluation only, in
+    ``info["true_reward"]``.
+    """
+
+    def __init__(self, env: gym.Env, reward_model: RewardEnsemble):
+        gym.utils.RecordConstructorArgs.__init__(self, reward_model=reward_model)
+        gym.Wrapper.__init__(self, env)
+        for name in ("observation_space", "action_space"):
+            mine, theirs = getattr(env, name), getattr(reward_model, name)
+            if type(mine) is not type(theirs) or getattr(mine, "shape", None) != getattr(theirs, "shape", None) or getattr(mine, "n", None) != getattr(theirs, "n", None):
+                raise ValueError(f"env.{name}={mine} does not match the reward model's {theirs}")
+        self.reward_model = reward_model
+        self._last_obs: Any = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._last_obs = obs
+        return obs, info
+
+    def step(self, action):
+        if self._last_obs is None:
+            raise RuntimeError("LearnedReward.step called before reset")
+        r_hat = float(self.reward_model.reward(np.asarray(self._last_obs)[None], np.asarray(action)[None])[0])
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._last_obs = obs
+        return obs, r_hat, terminated, truncated, dict(info, true_reward=float(reward))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# small helpers
+# ------------------------------------------------------------------------------------------------------------
+
+class _Encoder:
+    """Turns a batch from one space into float features ``[B, d]``: Box scaled, Discrete one-hot."""
+
+    def __init__(self, space: gym.Space, name: str):
+        self.name = name
+        self.space = space
+        if isinstance(space, spaces.Discrete):
+            self.kind, self.dim = "discrete", int(space.n)
+            self.shape: tuple[int, ...] = ()
+            self.needs_data = False
+        elif isinstance(space, spaces.Box):
+            self.kind, self.shape = "box", tuple(space.shape)
+            self.dim = int(np.prod(self.shape)) if self.shape else 1
+            low = np.asarray(space.low, dtype=np.float64).reshape(-1)
+            high = np.asarray(space.high, dtype=np.float64).reshape(-1)
+            bounded = np.isfinite(low) & np.isfinite(high) & (high - low < 1e6)
+            with np.errstate(invalid="ignore", over="ignore"):
+                self.center = np.where(bounded, (low + high) / 2, 0.0)
+                self.scale = np.where(bounded, np.maximum((high - low) / 2, 1e-8), 1.0)
+            self.unbounded = ~bounded
+            self.needs_data = bool(self.unbounded.any())
+        else:
+            raise ValueError(f"{name}={space} is not supported: expected gymnasium.spaces.Box or Discrete")
+
+    def fit(self, data: np.ndarray) -> None:
+        if self.kind == "discrete":
+            return
+        x = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
+        self.center = np.where(self.unbounded, x.mean(0), self.center)
+        self.scale = np.where(self.unbounded, np.maximum(x.std(0), 1e-6), self.scale)
+        self.needs_data = False
+
+    def __call__(self, data: np.ndarray, what: str) -> torch.Tensor:
+        x = np.asarray(data)
+        if self.kind == "discrete":
+            if x.ndim != 1:
+                raise ValueError(f"{what} have shape {x.shape}: expected [B] integers for {self.name}={self.space}")
+            idx = x.astype(np.int64) - int(self.space.start)
+            if len(idx) and (idx.min() < 0 or idx.max() >= self.dim):
+                raise ValueError(f"{what} hold {x.min()}..{x.max()}: expected integers in {self.name}={self.space}")
+            return torch.nn.functional.one_hot(torch.from_numpy(idx), self.dim).float()
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"{what} have shape {x.shape}: expected [B, {', '.join(map(str, self.shape))}] for {self.name}={self.space}")
+        x = x.reshape(len(x), -1).astype(np.float64)
+        return torch.from_numpy(((x - self.center) / self.scale).astype(np.float32))
+
+    def state(self) -> dict:
+        if self.kind == "discrete":
+            return {}
+        return {"center": torch.from_numpy(self.center.copy()), "scale": torch.from_numpy(self.scale.copy()), "needs_data": self.needs_data}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if self.kind == "box":
+            self.center = state["center"].numpy().copy()
+            self.scale = state["scale"].numpy().copy()
+            self.needs_data = bool(state["needs_data"])
+
+
+def _segment_arrays(seg: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(seg, Mapping):
+        if "observations" not in seg or "actions" not in seg:
+            raise ValueError(f"segment #{i} is a mapping without 'observations' and 'actions' keys (keys: {sorted(seg)})")
+        return np.asarray(seg["observations"]), np.asarray(seg["actions"])
+    if not (hasattr(seg, "observations") and hasattr(seg, "actions")):
+        raise ValueError(f"segment #{i} ({type(seg).__name__}) has no .observations and .actions")
+    return np.asarray(seg.observations), np.asarray(seg.actions)
+
+
+def _as_pairs(left: Any, right: Any, targets: Any) -> tuple[list, list, np.ndarray]:
+    """Normalise the two calling forms of :meth:`RewardEnsemble.fit` to ``(left, right, targets [P])``."""
+    if right is None and targets is None:
+        triples = list(left)
+        for i, t in enumerate(triples):
+            if not (isinstance(t, (tuple, list)) and len(t) == 3):
+                raise ValueError(f"pair #{i} is {type(t).__name__}: expected (left_segment, right_segment, target_or_answer)")
+        left = [t[0] for t in triples]
+        right = [t[1] for t in triples]
+        targets = [t[2] for t in triples]
+    elif right is None or targets is None:
+        raise ValueError("pass either fit(pairs) with (left, right, target) triples, or fit(left, right, targets)")
+    left, right = list(left), list(right)
+    targets = list(targets) if not isinstance(targets, np.ndarray) else targets
+    if isinstance(targets, list) and any(isinstance(t, str) for t in targets):
+        y = np.array([targets_from_answers([t])[0] if isinstance(t, str) else float(t) for t in targets], dtype=np.float64)
+    else:
+        y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if not (len(left) == len(right) == len(y)):
+        raise ValueError(f"left ({len(left)}), right ({len(right)}) and targets ({len(y)}) must have the same length")
+    bad = ~np.isnan(y) & ((y < 0) | (y > 1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"targets[{i}]={y[i]!r} is not allowed: expected 1 (left better), 0 (right better), 0.5 (equal) or nan (can't tell)")
+    return left, right, y
+
+
+def _accuracy(prob: np.ndarray, y: np.ndarray) -> float:
+    """Share of pairs with a clear winner (target != 0.5) where ``prob`` (P(left better)) picks it."""
+    clear = np.abs(y - 0.5) > 1e-6
+    if not clear.any():
+        return float("nan")
+    return float(np.mean((prob[clear] > 0.5) == (y[clear] > 0.5)))
+
+
+def _space_to_dict(space: gym.Space) -> dict:
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.Box):
+        return {"type": "Box", "low": torch.from_numpy(np.asarray(space.low, dtype=np.float64)),
+                "high": torch.from_numpy(np.asarray(space.high, dtype=np.float64)), "dtype": str(space.dtype)}
+    raise ValueError(f"cannot save space {space}: expected Box or Discrete")
+
+
+def _space_from_dict(d: Mapping[str, Any]) -> gym.Space:
+    if d["type"] == "Discrete":
+        return spaces.Discrete(d["n"], start=d["start"])
+    dtype = np.dtype(d["dtype"])
+    return spaces.Box(low=d["low"].numpy().astype(dtype), high=d["high"].numpy().astype(dtype), dtype=dtype)
