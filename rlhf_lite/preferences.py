@@ -28,7 +28,7 @@ import threading
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -222,6 +222,10 @@ class PreferenceRecord:
             raise ValueError(f"env_id={self.env_id!r} is not allowed: expected None or an environment id string")
         if not isinstance(self.meta, dict):
             raise ValueError(f"meta={self.meta!r} is not allowed: expected a dict")
+        try:  # plain JSON from the start, so the record in memory equals the one read back from disk
+            self.meta = json.loads(json.dumps(self.meta, allow_nan=False, default=_json_default))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"meta is not allowed ({e}): expected plain numbers, strings, lists and dicts") from None
         n_left, n_right = _check_payload("left", self.left), _check_payload("right", self.right)
         if n_left != n_right:
             raise ValueError(
@@ -438,6 +442,7 @@ class LabelStore:
             with self._locked(exclusive=True) as fd:
                 if os.fstat(fd).st_size == 0:  # another writer may have created it meanwhile
                     self._write_line(fd, header)
+            _fsync_folder(self.path.parent)  # the new file's name survives a power cut too
         self.refresh()
 
     # ---- reading ----------------------------------------------------------------------------------------------
@@ -464,6 +469,10 @@ class LabelStore:
         with self._lock:
             self.refresh()
             return set(self._retracted)
+
+    def uid_pairs(self) -> set[tuple[str, str]]:
+        """``(left uid, right uid)`` of every live label: pass as ``exclude`` so a pair is not asked twice."""
+        return {r.uids for r in self.labels()}
 
     def pairs(self) -> list[PreferencePair]:
         """Training data for the reward model from the live labels (see :func:`to_pairs`)."""
@@ -579,7 +588,7 @@ class LabelStore:
     def _write_line(self, fd: int, obj: dict[str, Any]) -> int:
         """One ``os.write`` of one whole line, then ``fsync``. Caller holds the exclusive lock."""
         try:
-            text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+            text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_json_default)
         except (TypeError, ValueError) as e:
             raise ValueError(f"record cannot be written as JSON ({e}); meta must hold plain numbers, strings, lists, dicts") from e
         data = text.encode("utf-8") + b"\n"
@@ -697,6 +706,26 @@ class LabelStore:
             raise _BadLine(f"unknown kind {kind!r}: expected 'header', 'label' or 'retract'")
 
 
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - folders cannot be opened on some systems
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _json_default(value: Any) -> Any:
+    """Let numpy numbers and arrays in ``meta`` be written as plain JSON numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _default_producer() -> str:
     import sys
 
@@ -729,17 +758,49 @@ def _check_segments(segments: Sequence[Segment], n: int, rng: Any) -> int:
     return total
 
 
-def _sample_index_pairs(num_segments: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` distinct unordered pairs ``[n, 2]`` of segment indices, each shown in a random left/right order."""
+def _excluded_index_pairs(segments: list[Segment], exclude: Any) -> set[tuple[int, int]]:
+    """Index pairs ``(i < j)`` whose uids appear (in either order) in ``exclude``, an iterable of uid pairs."""
+    if exclude is None:
+        return set()
+    by_uid: dict[str, list[int]] = {}
+    for i, s in enumerate(segments):
+        if s.uid:
+            by_uid.setdefault(s.uid, []).append(i)
+    out = set()
+    for k, pair in enumerate(exclude):
+        if not isinstance(pair, (tuple, list, frozenset, set)) or len(pair) != 2:
+            raise ValueError(f"exclude[{k}]={pair!r} is not allowed: expected a pair of segment uids")
+        a, b = tuple(pair)
+        for i in by_uid.get(a, ()):
+            for j in by_uid.get(b, ()):
+                if i != j:
+                    out.add((min(i, j), max(i, j)))
+    return out
+
+
+def _sample_index_pairs(
+    num_segments: int, n: int, rng: np.random.Generator, excluded: set[tuple[int, int]] = frozenset()
+) -> np.ndarray:
+    """``n`` distinct unordered pairs ``[n, 2]`` of segment indices not in ``excluded``, each shown in a random
+    left/right order."""
     total = num_segments * (num_segments - 1) // 2
+    if n > total - len(excluded):
+        raise ValueError(
+            f"n={n} pairs asked from {num_segments} segments: only {total - len(excluded)} distinct pairs are left "
+            f"({len(excluded)} excluded as already asked)"
+        )
     if n == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    if total <= 200_000 or n > total // 2:
+    if total <= 200_000 or n > (total - len(excluded)) // 2:
         rows, cols = np.triu_indices(num_segments, k=1)
-        pick = rng.choice(total, size=n, replace=False)
+        if excluded:
+            gone = np.array([i * num_segments + j for i, j in excluded], dtype=np.int64)
+            keep = ~np.isin(rows * num_segments + cols, gone)
+            rows, cols = rows[keep], cols[keep]
+        pick = rng.choice(len(rows), size=n, replace=False)
         pairs = np.stack([rows[pick], cols[pick]], axis=1)
     else:  # many segments, few pairs: rejection sampling never needs the full list
-        seen: set[tuple[int, int]] = set()
+        seen: set[tuple[int, int]] = set(excluded)
         out = []
         while len(out) < n:
             i, j = (int(v) for v in rng.choice(num_segments, size=2, replace=False))
@@ -753,14 +814,21 @@ def _sample_index_pairs(num_segments: int, n: int, rng: np.random.Generator) -> 
     return pairs
 
 
-def random_pairs(segments: Sequence[Segment], n: int, rng: np.random.Generator) -> list[tuple[Segment, Segment]]:
+def random_pairs(
+    segments: Sequence[Segment],
+    n: int,
+    rng: np.random.Generator,
+    exclude: Iterable[tuple[str, str]] | None = None,
+) -> list[tuple[Segment, Segment]]:
     """``n`` distinct pairs of different segments, chosen uniformly, each in a random left/right order.
 
-    All segments must have the same length and shapes (``ValueError`` otherwise).
+    All segments must have the same length and shapes (``ValueError`` otherwise). ``exclude`` lists uid pairs
+    not to ask again (either order), e.g. ``store.uid_pairs()``.
     """
     _check_segments(segments, n, rng)
     segments = list(segments)
-    return [(segments[i], segments[j]) for i, j in _sample_index_pairs(len(segments), n, rng)]
+    excluded = _excluded_index_pairs(segments, exclude)
+    return [(segments[i], segments[j]) for i, j in _sample_index_pairs(len(segments), n, rng, excluded)]
 
 
 def active_pairs(
@@ -769,13 +837,15 @@ def active_pairs(
     rng: np.random.Generator,
     disagreement: Callable[[list[Segment], list[Segment]], np.ndarray],
     candidates: int | None = None,
+    exclude: Iterable[tuple[str, str]] | None = None,
 ) -> list[tuple[Segment, Segment]]:
     """The ``n`` pairs the reward ensemble disagrees on most, out of ``candidates`` random pairs.
 
     ``disagreement(lefts, rights)`` scores ``P`` candidate pairs, returning an array ``[P]`` (the reward
     ensemble's ``disagreement``: the spread of its members' preference probabilities). Where the members
     disagree, an answer settles the most (Christiano et al. 2017, section 2.2.4). ``candidates`` defaults to
-    ``10 * n`` (capped at the number of distinct pairs). Returned most-disputed first.
+    ``10 * n`` (capped at the number of distinct pairs). ``exclude`` as in :func:`random_pairs`. Returned
+    most-disputed first.
     """
     total = _check_segments(segments, n, rng)
     if not callable(disagreement):
@@ -784,10 +854,12 @@ def active_pairs(
         candidates = min(total, max(10 * n, n))
     if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < n:
         raise ValueError(f"candidates={candidates!r} is not allowed: expected a whole number >= n={n}")
-    candidates = min(int(candidates), total)
+    exclude = None if exclude is None else list(exclude)
+    left_over = total - len(_excluded_index_pairs(list(segments), exclude))
+    candidates = min(int(candidates), left_over)
     if n == 0:
         return []
-    pool = random_pairs(segments, candidates, rng)
+    pool = random_pairs(segments, candidates, rng, exclude=exclude)
     scores = np.asarray(disagreement([a for a, _ in pool], [b for _, b in pool]), dtype=np.float64)
     if scores.shape != (len(pool),):
         raise ValueError(f"disagreement returned shape {scores.shape}: expected one score per candidate pair, ({len(pool)},)")

@@ -76,6 +76,10 @@ def test_record_validation_messages():
     bad.observations[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         prefs.PreferenceRecord.from_segments(a, bad, "left", "alice")
+    with pytest.raises(ValueError, match="meta is not allowed"):
+        prefs.PreferenceRecord.from_segments(a, b, "left", "alice", meta={"when": object()})
+    numpy_meta = prefs.PreferenceRecord.from_segments(a, b, "left", "alice", meta={"round": np.int64(3), "p": np.array([0.5])})
+    assert numpy_meta.meta == {"round": 3, "p": [0.5]}
     other_space = make_segments(1, obs_dim=4)[0]
     with pytest.raises(ValueError, match="observation shape"):
         prefs.PreferenceRecord.from_segments(a, other_space, "left", "alice")
@@ -403,3 +407,26 @@ def test_active_pairs_keeps_the_most_disputed():
     with pytest.raises(ValueError, match="NaN"):
         prefs.active_pairs(segs, 2, np.random.default_rng(0), lambda a, b: np.full(len(a), np.nan))
     assert len(prefs.active_pairs(segs, 4, np.random.default_rng(0), disagreement)) == 4
+
+
+def test_pairs_already_asked_are_not_asked_again(tmp_path):
+    segs = make_segments(4)
+    store = prefs.LabelStore(tmp_path / "labels.jsonl")
+    store.add(segs[0], segs[1], "left", "alice")
+    store.add(segs[3], segs[2], "cant_tell", "alice")  # asked, even if unanswerable
+    store.add(segs[0], segs[2], "right", "alice")
+    store.undo()  # taken back: may be asked again
+    asked = store.uid_pairs()
+    assert asked == {("seg-0", "seg-1"), ("seg-3", "seg-2")}
+    rest = prefs.random_pairs(segs, 4, np.random.default_rng(0), exclude=asked)
+    assert {frozenset((a.uid, b.uid)) for a, b in rest} == {
+        frozenset(p) for p in [("seg-0", "seg-2"), ("seg-0", "seg-3"), ("seg-1", "seg-2"), ("seg-1", "seg-3")]
+    }
+    with pytest.raises(ValueError, match="only 4 distinct pairs are left"):
+        prefs.random_pairs(segs, 5, np.random.default_rng(0), exclude=asked)
+    chosen = prefs.active_pairs(segs, 2, np.random.default_rng(0), lambda a, b: np.ones(len(a)), exclude=asked)
+    assert not {frozenset((a.uid, b.uid)) for a, b in chosen} & {frozenset(p) for p in asked}
+    many = make_segments(1000, length=2, obs_dim=1)
+    exclude = [(f"seg-{i}", f"seg-{j}") for i in range(3) for j in range(1000) if i != j]
+    picked = prefs.random_pairs(many, 300, np.random.default_rng(2), exclude=exclude)
+    assert all(int(a.uid[4:]) >= 3 and int(b.uid[4:]) >= 3 for a, b in picked)
