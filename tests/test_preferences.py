@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -289,6 +288,10 @@ def _child(tmp_path, path, tag: str, count: int, obs_dim: int) -> subprocess.Pop
     )
 
 
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
+
+
+@posix_only
 def test_sigkill_loses_no_acknowledged_record(tmp_path):
     path = tmp_path / "labels.jsonl"
     prefs.LabelStore(path)  # header first, so the child only appends
@@ -343,6 +346,7 @@ def test_concurrent_threads_never_interleave(tmp_path):
     assert len(shared) == 100  # the shared store read the others' records too
 
 
+@posix_only
 def test_concurrent_processes_never_interleave(tmp_path):
     path = tmp_path / "labels.jsonl"
     children = [_child(tmp_path, path, f"proc-{k}", 20, 40) for k in range(3)]
