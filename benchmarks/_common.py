@@ -1,0 +1,21 @@
+"""Shared bits of the benchmark scripts: one JSON line out, peak memory, thread settings."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import sys
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print ``record`` as ONE JSON line (with peak memory and the Python version added) and flush."""
+    record = dict(record, peak_rss_mb=round(peak_rss_mb(), 1), python=platform.python_version())
+    print(json.dumps(record, sort_keys=False), flush=True)
+    sys.stdout.flush()

@@ -1,0 +1,315 @@
+"""The RL-algorithm box: tabular methods against the model, GAE against a naive reference, configs, and
+tiny-budget smoke runs of every training entry point (seeded; no wall-clock limits)."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from rlhf_lite import agents, envs, rollouts
+
+torch.set_num_threads(1)  # tiny networks: one thread is fastest and keeps the shared machine calm
+
+
+# ---------------------------------------------------------------------------------------------------
+# A tiny MDP with a known answer: a corridor 0-1-2-3 with a +1 exit left of 0 and a +5 exit right of 3.
+# ---------------------------------------------------------------------------------------------------
+class Corridor(gym.Env):
+    """States 0..3 plus two exits (4: left, +1; 5: right, +5). Actions 0 left, 1 right. Deterministic."""
+
+    observation_space = gym.spaces.Discrete(6)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, start: int = 1):
+        self.start, self.s = start, start
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.s = self.start
+        return self.s, {}
+
+    def step(self, action):
+        s2, r = self.next(self.s, int(action))
+        self.s = s2
+        return s2, r, s2 >= 4, False, {}
+
+    @staticmethod
+    def next(s: int, a: int) -> tuple[int, float]:
+        if a == 0:
+            return (4, 1.0) if s == 0 else (s - 1, 0.0)
+        return (5, 5.0) if s == 3 else (s + 1, 0.0)
+
+    @classmethod
+    def model(cls):
+        P, R = np.zeros((6, 2, 6)), np.zeros((6, 2))
+        for s in range(6):
+            for a in range(2):
+                if s >= 4:
+                    P[s, a, s] = 1.0
+                    continue
+                s2, r = cls.next(s, a)
+                P[s, a, s2], R[s, a] = 1.0, r
+        return P, R, np.array([False] * 4 + [True] * 2)
+
+
+def test_value_iteration_matches_hand_computed_values():
+    P, R, terminal = Corridor.model()
+    V, Q = agents.value_iteration(P, R, 0.5, terminal)
+    # gamma 0.5: from state 0, exit left now (1) beats 5 * 0.5**3 = 0.625; from 1: max(0.5, 1.25) = 1.25.
+    assert np.allclose(V, [1.0, 1.25, 2.5, 5.0, 0.0, 0.0])
+    assert np.allclose(Q[1], [0.5, 1.25])
+    V9, _ = agents.value_iteration(P, R, 0.9, terminal)
+    assert V9[0] == pytest.approx(5 * 0.9**3)
+
+
+def test_q_learning_matches_value_iteration_on_tiny_mdp():
+    P, R, terminal = Corridor.model()
+    for gamma in (0.5, 0.9):
+        _, Q = agents.value_iteration(P, R, gamma, terminal)
+        result = agents.q_learning(Corridor(), agents.QLearningConfig(gamma=gamma, episodes=400, epsilon=0.3, q_init=6.0), seed=1)
+        assert np.allclose(result.q[:4], Q[:4], atol=1e-3), (gamma, result.q[:4], Q[:4])
+        assert len(result.episode_returns) == 400
+
+
+def test_q_learning_myopic_vs_far_sighted_on_gridworld():
+    """Notebook 01's point: gamma 0.5 walks to the near +1, gamma 0.95 to the far +10 (q_init makes it explore)."""
+    for gamma, want_return, want_len in ((0.5, 1.0, 1), (0.95, 10.0, 10)):
+        env = envs.make_env("rlhf_lite/GridWorld-v0", seed=0)
+        result = agents.q_learning(env, agents.QLearningConfig(gamma=gamma), seed=0)
+        traj = rollouts.rollout(env, result.policy(), seed=0)
+        assert (traj.total_return, len(traj)) == (want_return, want_len), gamma
+        P, R, terminal = env.unwrapped.tabular_model()
+        _, Q = agents.value_iteration(P, R, gamma, terminal)
+        start = env.unwrapped.state_index(*env.unwrapped.start)
+        assert np.argmax(result.q[start]) == np.argmax(Q[start])
+
+
+def test_q_learning_callback_can_stop_and_rejects_continuous_envs():
+    seen = []
+    agents.q_learning(Corridor(), agents.QLearningConfig(episodes=50), seed=0, callback=lambda i: seen.append(i["episode"]) or len(seen) == 5)
+    assert seen == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="Discrete"):
+        agents.q_learning(envs.make_env("CartPole-v1", seed=0), seed=0)
+
+
+def test_greedy_policy_takes_argmax():
+    q = np.array([[0.0, 1.0], [2.0, -1.0]])
+    pi = agents.greedy_policy(q)
+    assert (pi(0), pi(1)) == (1, 0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# GAE and returns against naive references
+# ---------------------------------------------------------------------------------------------------
+def naive_gae(rewards, values, dones, last_value, gamma, lam):
+    """Advantage as the explicit lambda-weighted sum of TD errors, one (step, env) at a time (double loop)."""
+    T, N = rewards.shape
+    adv = np.zeros((T, N))
+    for i in range(N):
+        for t in range(T):
+            total, weight = 0.0, 1.0
+            for k in range(t, T):
+                next_v = last_value[i] if k == T - 1 else values[k + 1, i]
+                delta = rewards[k, i] + gamma * next_v * (1 - dones[k, i]) - values[k, i]
+                total += weight * delta
+                if dones[k, i]:
+                    break
+                weight *= gamma * lam
+            adv[t, i] = total
+    return adv
+
+
+@pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.0), (1.0, 1.0), (0.98, 0.8)])
+def test_gae_matches_naive_reference(gamma, lam):
+    rng = np.random.default_rng(0)
+    T, N = 12, 3
+    rewards, values = rng.normal(size=(T, N)), rng.normal(size=(T, N))
+    dones = rng.random((T, N)) < 0.2
+    last_value = rng.normal(size=N)
+    adv, ret = rollouts.gae(rewards, values, dones, last_value, gamma, lam)
+    assert np.allclose(adv, naive_gae(rewards, values, dones.astype(float), last_value, gamma, lam))
+    assert np.allclose(ret, adv + values)
+
+
+def test_gae_with_lambda_one_is_discounted_return_minus_value():
+    rewards = np.array([[1.0], [2.0], [3.0]])
+    values = np.array([[0.5], [0.1], [0.2]])
+    adv, ret = rollouts.gae(rewards, values, np.zeros((3, 1)), np.array([0.0]), 0.5, 1.0)
+    assert np.allclose(ret[:, 0], [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0])
+
+
+def test_returns_and_discounting_by_hand():
+    rewards = np.array([0.0, 0.0, 10.0])
+    assert rollouts.discounted_return(rewards, 0.9) == pytest.approx(8.1)
+    assert np.allclose(rollouts.returns_to_go(rewards, 0.9), [8.1, 9.0, 10.0])
+    assert rollouts.discounted_return(np.ones(4), 1.0) == 4.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configs
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cls,changes,words",
+    [
+        (agents.PPOConfig, {"learning_rate": -1e-3}, ["PPOConfig.learning_rate", "-0.001", "(0, 1]"]),
+        (agents.PPOConfig, {"gamma": 1.5}, ["PPOConfig.gamma", "1.5", "[0, 1]"]),
+        (agents.PPOConfig, {"num_envs": 0}, ["PPOConfig.num_envs", "0", "[1, 256]"]),
+        (agents.PPOConfig, {"activation": "sigmoid"}, ["PPOConfig.activation", "sigmoid", "'tanh'"]),
+        (agents.QLearningConfig, {"epsilon": -0.1}, ["QLearningConfig.epsilon", "-0.1", "[0, 1]"]),
+        (agents.QLearningConfig, {"gamma": -0.5}, ["QLearningConfig.gamma", "-0.5"]),
+        (agents.ReinforceConfig, {"learning_rate": 0.0}, ["ReinforceConfig.learning_rate", "0", "(0, 1]"]),
+    ],
+)
+def test_bad_config_names_field_value_and_range(cls, changes, words):
+    with pytest.raises(ValueError) as err:
+        cls(**changes)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+def test_every_config_field_has_help_and_presets_are_valid():
+    for cls in (agents.QLearningConfig, agents.ReinforceConfig, agents.PPOConfig):
+        assert all(h for h in cls.help().values()), cls
+    assert agents.PPOConfig.cartpole().num_envs == agents.PRESETS["CartPole-v1"]["num_envs"]
+    assert agents.PPOConfig.pendulum(learning_rate=3e-4).learning_rate == 3e-4
+    assert agents.PPOConfig.for_env("MountainCar-v0") == agents.PPOConfig()
+    with pytest.raises(ValueError, match="PPOConfig.gamma"):
+        agents.PPOConfig.cartpole(gamma=2.0)
+
+
+def test_unknown_env_id_is_a_value_error():
+    with pytest.raises(ValueError, match="CartPol-v1"):
+        agents.train_ppo("CartPol-v1", seed=0, total_steps=10, progress=False)
+    with pytest.raises(ValueError, match="CartPol-v1"):
+        agents.reinforce("CartPol-v1", seed=0, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Environments the agents train on
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_check_env_on_fixed_horizon_envs(env_id):
+    check_env(envs.make_env(env_id, horizon=20), skip_render_check=True)
+
+
+def test_check_env_on_gridworld():
+    check_env(envs.GridWorld(), skip_render_check=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Smoke runs of every training entry point (tiny budgets, seeded)
+# ---------------------------------------------------------------------------------------------------
+TINY = dict(num_envs=2, num_steps=16, update_epochs=2, num_minibatches=2)
+
+
+def test_reinforce_smoke_and_callback():
+    seen = []
+    agent, history = agents.reinforce(
+        "CartPole-v1", agents.ReinforceConfig(episodes=6, episodes_per_update=3), seed=0, progress=False, callback=seen.append
+    )
+    assert len(history) == 2 and seen == history
+    assert all(math.isfinite(h["loss"]) for h in history)
+    a = agent.act(np.zeros((5, 4), np.float32))
+    assert a.shape == (5,) and set(a) <= {0, 1}
+    traj = rollouts.rollout(envs.make_env("CartPole-v1", seed=1), agent.policy(), seed=1)
+    assert len(traj) > 0
+
+
+def test_reinforce_learns_on_cartpole():
+    """Seeded check that the gradient points the right way: returns rise well above a random policy's ~22."""
+    agent, history = agents.reinforce("CartPole-v1", agents.ReinforceConfig(episodes=160), seed=0, progress=False)
+    last = [r for h in history[-3:] for r in h["episode_returns"]]
+    assert np.mean(last) > 45
+
+
+@pytest.mark.parametrize("env_id,horizon", [("CartPole-v1", None), ("Pendulum-v1", None), ("CartPole-v1", 30), ("rlhf_lite/GridWorld-v0", None)])
+def test_train_ppo_smoke(env_id, horizon):
+    infos = []
+    agent, history = agents.train_ppo(env_id, agents.PPOConfig(**TINY), seed=0, total_steps=64, horizon=horizon,
+                                      callback=infos.append, progress=False)
+    assert len(history) == 2 and infos == history
+    assert [h["env_steps"] for h in history] == [32, 64]
+    for key in ("iteration", "env_steps", "episode_returns", "mean_return", "losses"):
+        assert key in history[-1]
+    assert all(math.isfinite(v) for k, v in history[-1]["losses"].items() if k != "explained_variance")
+    returns = agent.evaluate(env_id, episodes=2, seed=5, horizon=horizon or (20 if env_id != "rlhf_lite/GridWorld-v0" else None))
+    assert returns.shape == (2,) and np.all(np.isfinite(returns))
+
+
+def test_ppo_is_seeded():
+    run = lambda: agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=3, total_steps=64, progress=False)[1]
+    a, b = run(), run()
+    assert [h["losses"] for h in a] == [h["losses"] for h in b]
+    c = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=4, total_steps=64, progress=False)[1]
+    assert [h["losses"] for h in a] != [h["losses"] for h in c]
+
+
+def test_ppo_learn_continues_and_hooks_see_the_rollout():
+    cfg = agents.PPOConfig(**TINY)
+    vec = envs.make_vec_env("Pendulum-v1", cfg.num_envs, 0, horizon=20)
+    agent = agents.PPOAgent(vec.single_observation_space, vec.single_action_space, cfg, seed=0)
+    batches, calls = [], []
+
+    def reward_fn(obs, actions):
+        calls.append((obs.shape, actions.shape))
+        return -np.abs(actions[:, 0])  # any batched function of (obs, action) can stand in for a learned reward
+
+    h1 = agent.learn(vec, 32, reward_fn=reward_fn, rollout_hook=batches.append, progress=False)
+    obs_before = agent._obs.copy()
+    h2 = agent.learn(vec, 64, reward_fn=reward_fn, rollout_hook=batches.append, progress=False)
+    assert [h["env_steps"] for h in h1 + h2] == [32, 64, 96]
+    assert calls == [((32, 3), (32, 1))] * 3
+    b = batches[0]
+    assert b["observations"].shape == (16, 2, 3) and b["actions"].shape == (16, 2, 1) and b["true_rewards"].shape == (16, 2)
+    assert np.all(np.abs(b["actions"]) <= 2.0)  # clipped to Pendulum's torque bounds, as the env got them
+    # the second call continued the same episodes: its first observation is where the first call stopped
+    assert np.array_equal(batches[1]["observations"][0], obs_before)
+    # fixed horizon 20: episodes end at steps 20 (and 40, ...) in every env, and their true returns are reported
+    assert b["dones"].sum() == 0 and batches[1]["dones"][3].all()
+    assert len(h2[0]["episode_returns"]) == 2
+    assert "mean_learned_reward" in h2[0]
+    with pytest.raises(ValueError, match="reward_fn returned shape"):
+        agent.learn(vec, 32, reward_fn=lambda o, a: np.zeros(3), progress=False)
+
+
+def test_ppo_callback_stops_training():
+    agent, history = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=0, total_steps=320,
+                                      callback=lambda info: info["iteration"] >= 2, progress=False)
+    assert len(history) == 2 and agent.env_steps == 64
+
+
+def test_ppo_vec_env_must_match_config():
+    vec = envs.make_vec_env("CartPole-v1", 3, 0)
+    agent = agents.PPOAgent(vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY), seed=0)
+    with pytest.raises(ValueError, match="num_envs=2"):
+        agent.learn(vec, 32, progress=False)
+
+
+def test_ppo_save_load_round_trip(tmp_path):
+    agent, _ = agents.train_ppo("Pendulum-v1", agents.PPOConfig(**TINY, norm_obs=True), seed=0, total_steps=32, progress=False)
+    path = tmp_path / "agent.pt"
+    agent.save(path)
+    obs = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    loaded = agents.PPOAgent.from_checkpoint(path)
+    assert np.array_equal(loaded.act(obs, deterministic=True), agent.act(obs, deterministic=True))
+    assert loaded.env_steps == 32 and np.allclose(loaded.obs_rms.mean, agent.obs_rms.mean)
+    other = agents.PPOAgent(agent.observation_space, agent.action_space, agent.config, seed=9).load(path)
+    assert np.array_equal(other.act(obs, deterministic=True), agent.act(obs, deterministic=True))
+    # a checkpoint for another task is refused with a clear message, and weights_only loading is used
+    cartpole = agents.PPOAgent(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), agent.config, seed=0)
+    with pytest.raises(ValueError, match="observation_space"):
+        cartpole.load(path)
+    assert torch.load(path, weights_only=True)["format"] == "rlhf_lite.PPOAgent/1"
+
+
+def test_ppo_act_and_policy_shapes():
+    disc = agents.PPOAgent(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3), agents.PPOConfig(), seed=0)
+    assert disc.act(np.zeros((6, 4), np.float32)).shape == (6,)
+    assert isinstance(disc.policy()(np.zeros(4, np.float32)), int)
+    cont = agents.PPOAgent(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-0.5, 0.5, (2,)), agents.PPOConfig(), seed=0)
+    a = cont.act(np.zeros((6, 3), np.float32))
+    assert a.shape == (6, 2) and np.all(np.abs(a) <= 0.5)
