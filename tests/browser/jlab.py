@@ -383,3 +383,76 @@ class Lab:
                     return last
             time.sleep(0.05)
         raise TimeoutError(f".{dom_class} text never matched; last text: {last!r}")
+
+    # -- the labeling widget -----------------------------------------------------------------------------
+    def labeler(self):
+        """The (last) ``WidgetLabeler`` on screen."""
+        return self.panel.locator(".rlhf-labeler").last
+
+    def wait_pair(self, predicate=lambda text: text.startswith("pair #"), timeout: float = 60.0) -> str:
+        """Wait until the labeler shows a pair (its "pair #N" text satisfies ``predicate``) with both clips
+        loaded in the browser; return the pair text."""
+        text = self.wait_text("rlhf-pair", predicate, timeout=timeout)
+        self.labeler().locator(".rlhf-clip-left").wait_for(state="visible", timeout=timeout * 1000)
+        self.page.wait_for_function(
+            """(root) => ['.rlhf-clip-left', '.rlhf-clip-right'].every(c => {
+                   const img = root.querySelector(c); return img && img.complete && img.naturalWidth > 0; })""",
+            arg=self.labeler().element_handle(), timeout=timeout * 1000)
+        return self.labeler().locator(".rlhf-pair").inner_text().strip()
+
+    def click_answer(self, dom_class: str, timeout: float = 30.0) -> float:
+        """Click a labeler button (``rlhf-left``, ``rlhf-undo``, ...) the way a person does and wait until the
+        NEXT pair is on screen: its "pair #N" text changed and both clip images were replaced and decoded,
+        then one animation frame painted. Returns milliseconds from the click event to that frame, measured
+        by the page's own clock (``performance.now``), so Playwright's round trips do not count."""
+        root = self.labeler()
+        button = root.locator(f".{dom_class}")
+        button.wait_for(state="visible", timeout=timeout * 1000)
+        self.page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=timeout * 1000)
+        root.evaluate(
+            """(root, cls) => {
+                const pair = root.querySelector('.rlhf-pair');
+                const L = root.querySelector('.rlhf-clip-left'), R = root.querySelector('.rlhf-clip-right');
+                const lat = {t0: null, t1: null, old: pair.textContent, oldL: L.src, oldR: R.src};
+                window.__rlhfLatency = lat;
+                root.querySelector('.' + cls).addEventListener(
+                    'click', () => { lat.t0 = performance.now(); }, {capture: true, once: true});
+                let done = false;
+                const check = () => {
+                    if (done || lat.t0 === null) return;
+                    const p = root.querySelector('.rlhf-pair'), l = root.querySelector('.rlhf-clip-left'),
+                          r = root.querySelector('.rlhf-clip-right');
+                    const ready = p.textContent !== lat.old && p.textContent.startsWith('pair #')
+                        && l.src !== lat.oldL && r.src !== lat.oldR
+                        && l.complete && r.complete && l.naturalWidth > 0 && r.naturalWidth > 0;
+                    if (!ready) return;
+                    done = true;
+                    obs.disconnect();
+                    requestAnimationFrame(() => { lat.t1 = performance.now(); lat.pair = p.textContent; });
+                };
+                const obs = new MutationObserver(check);
+                obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
+                for (const img of [root.querySelector('.rlhf-clip-left'), root.querySelector('.rlhf-clip-right')])
+                    img.addEventListener('load', check);
+                lat.poll = setInterval(() => { check(); if (done) clearInterval(lat.poll); }, 5);
+            }""",
+            dom_class,
+        )
+        button.click(timeout=timeout * 1000)
+        self.page.wait_for_function("() => window.__rlhfLatency && window.__rlhfLatency.t1 !== null",
+                                    timeout=timeout * 1000)
+        lat = self.page.evaluate("() => { const l = window.__rlhfLatency; clearInterval(l.poll); return l; }")
+        return float(lat["t1"] - lat["t0"])
+
+    def clip_fingerprints(self, dom_class: str, samples: int = 6, interval: float = 0.2) -> list[str]:
+        """Hashes of screenshots of the clip ``dom_class`` taken ``interval`` seconds apart: what a person
+        sees. A playing clip gives several different hashes, a frozen one a single hash."""
+        import hashlib
+
+        el = self.labeler().locator(f".{dom_class}")
+        el.scroll_into_view_if_needed()
+        out = []
+        for _ in range(samples):
+            out.append(hashlib.sha1(el.screenshot(animations="allow")).hexdigest())
+            time.sleep(interval)
+        return out
