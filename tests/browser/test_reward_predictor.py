@@ -1,0 +1,76 @@
+"""03_reward_predictor in a real browser: label ten pairs by clicking (every answer kind and one undo), find
+exactly those answers on disk in order, then restart the kernel, run all again and see the store resume.
+
+The server runs kernels with ``RLHF_LITE_FAST=1`` (small budgets) and ``RLHF_LITE_HEADLESS=0`` (the widget
+waits for clicks instead of falling back to the stand-in labels).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import require_notebook
+
+NOTEBOOK = "03_reward_predictor.ipynb"
+STORE = "runs/03_reward_predictor/my_labels.jsonl"  # where the notebook keeps the reader's labels
+YOUR_NAME = "reader"  # the notebook's YOUR_NAME
+
+# Twelve clicks: eleven answers, one undo (of the fifth answer, whose pair then comes back). Live answers:
+CLICKS = ["left", "right", "equal", "cant-tell", "left", "undo", "right", "equal", "left", "right", "cant-tell", "left"]
+LIVE = ["left", "right", "equal", "cant_tell", "right", "equal", "left", "right", "cant_tell", "left"]
+
+
+def read_store(path):
+    """(label records, retraction records) of a label file, raw from disk, in file order."""
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert lines[0]["kind"] == "header", lines[0]
+    return [r for r in lines if r["kind"] == "label"], [r for r in lines if r["kind"] == "retract"]
+
+
+def counter_value(text: str) -> int:
+    m = re.match(r"\s*(\d+)\s*/\s*(\d+)", text)
+    assert m, f"counter text {text!r} is not 'N / M labels'"
+    return int(m.group(1))
+
+
+def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
+    require_notebook(NOTEBOOK)
+    lab.open_notebook(NOTEBOOK)
+    lab.run_all(timeout=300)
+    assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
+    assert counter_value(lab.text("rlhf-counter")) == 0
+    path = lab.server.notebook_dir / STORE
+
+    shown = []  # (pair id on screen, what was clicked)
+    for i, click in enumerate(CLICKS):
+        pair = lab.wait_pair(timeout=60)
+        shown.append((int(re.match(r"pair #(\d+)", pair).group(1)), click))
+        if i < len(CLICKS) - 1:
+            lab.click_answer(f"rlhf-{click}")  # returns once the next pair is on screen
+        else:
+            lab.click(f"rlhf-{click}")  # the last pair: nothing comes after it
+    assert counter_value(lab.wait_text("rlhf-counter", lambda t: t.startswith("10 /"))) == 10
+    assert "said" in lab.text("rlhf-belief"), "after an answer the widget says what the predictor believes"
+
+    # On disk: eleven answers and one retraction of the fifth; live answers are exactly the clicked ones.
+    labels, retractions = read_store(path)
+    assert [r["answer"] for r in labels] == [c.replace("-", "_") for c in CLICKS if c != "undo"]
+    assert [r["retracts"] for r in retractions] == [labels[4]["id"]]
+    live = [r for r in labels if r["id"] != labels[4]["id"]]
+    assert [r["answer"] for r in live] == LIVE
+    assert {r["labeler"] for r in labels} == {YOUR_NAME}, "clicks are stored under the reader's name"
+    # Each answer belongs to the pair that was on screen when it was clicked (the undone pair came back).
+    answered = [pid for pid, c in shown if c != "undo"]
+    assert [r["meta"]["pair_id"] for r in labels] == answered
+    assert answered[4] == answered[5], "undo puts the same pair back on screen"
+    assert len(set(answered)) == 10
+    assert all(r["seconds"] is not None and r["seconds"] >= 0 for r in labels)
+    before = path.read_bytes()
+
+    # Restart the kernel and run everything again: the store resumes with the same count, asks nothing new.
+    lab.restart_kernel(run_all=True, timeout=300)
+    assert lab.errors() == [], "a cell raised after the restart:\n" + "\n".join(lab.errors())
+    assert counter_value(lab.wait_text("rlhf-counter", lambda t: bool(re.match(r"\s*\d+\s*/", t)))) == 10
+    assert "10 label(s) already in" in lab.outputs_text()
+    assert path.read_bytes() == before, "resuming must not rewrite or add to the label file"
