@@ -22,6 +22,7 @@ API for a loop (any thread may call these)::
     labeler.on_label(fn)                   # fn(record) after every answer, on the thread that answered
     labeler.on_undo(fn)                    # fn(record_taken_back) after every undo
     labeler.set_predictor(ensemble, note="trained on 40 labels")  # belief shown after each answer
+    refit_in_background(labeler, fit)      # or: retrain on the person's own labels every few answers
     labeler.n_labels, labeler.n_pending    # live labels in the store; pairs queued or on screen
 
 Undo retracts the last answer given in this session (a retraction record is appended; the file is never
@@ -489,6 +490,9 @@ class WidgetLabeler:
         start = time.monotonic()
         answer = self.fallback.label(pair.left, pair.right)
         seconds = time.monotonic() - start
+        source = getattr(self.fallback, "last_source", None)
+        if source:  # a replayed answer says which recorded answer (and original labeler) it came from
+            pair.meta.update(source)
         with self._lock:
             record = self._write(pair, answer, seconds, self.fallback_name)
             self._accept(pair, answer, record, seconds)
@@ -680,7 +684,7 @@ class WidgetLabeler:
             return
         p = float(np.mean(members))
         spread = f" (members {members.min():.2f}&ndash;{members.max():.2f})" if len(members) > 1 else ""
-        note = f", {html.escape(self._predictor_note)}" if self._predictor_note else ""
+        note = f" ({html.escape(self._predictor_note)})" if self._predictor_note else ""
         verdict = ""
         if answer in ("left", "right"):
             agrees = (p > 0.5) == (answer == "left")
@@ -698,6 +702,59 @@ class WidgetLabeler:
                 f"WidgetLabeler.{what}() would block the kernel's main thread, which is the thread that delivers "
                 "the button clicks it waits for: the notebook would freeze. Call it from a background thread "
                 "(threading.Thread), or use submit_pairs() with on_label() on the main thread.")
+
+
+def refit_in_background(
+    labeler: WidgetLabeler,
+    fit: Callable[[list], Any],
+    *,
+    every: int = 5,
+    min_pairs: int = 2,
+    note: str = "trained on your {n} usable labels",
+) -> Callable[[Any], None]:
+    """Retrain a predictor on the labeler's store every ``every`` answers, off the main thread, and attach it.
+
+    ``fit(pairs) -> predictor`` gets ``labeler.store.pairs()`` (live labels, ``cant_tell`` dropped) and returns
+    anything :meth:`WidgetLabeler.set_predictor` takes; ``note`` (with ``{n}``, the number of pairs) says what it
+    was trained on. At most one fit runs at a time (answers that arrive meanwhile trigger one more fit), and
+    the buttons stay responsive because training runs on a background thread. Returns the registered callback.
+    """
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every={every!r} is not allowed: expected a whole number >= 1")
+    state = {"since": 0, "running": False, "again": False}
+    guard = threading.Lock()
+
+    def work() -> None:
+        while True:
+            pairs = labeler.store.pairs()
+            if len(pairs) >= min_pairs:
+                try:
+                    predictor = fit(pairs)
+                except Exception as exc:
+                    with labeler._lock:
+                        labeler._error(f"retraining the predictor failed: {type(exc).__name__}: {exc}")
+                else:
+                    labeler.set_predictor(predictor, note.format(n=len(pairs)))
+            with guard:
+                if not state["again"]:
+                    state["running"] = False
+                    return
+                state["again"] = False
+
+    def on_label(_record: Any) -> None:
+        with guard:
+            state["since"] += 1
+            if state["since"] < every:
+                return
+            state["since"] = 0
+            if state["running"]:
+                state["again"] = True
+                return
+            state["running"] = True
+        threading.Thread(target=work, name="rlhf-refit", daemon=True).start()
+
+    labeler.on_label(on_label)
+    return on_label
 
 
 def record_answer(record: Any) -> str:

@@ -249,6 +249,34 @@ def test_belief_after_each_answer(tmp_path, pairs):
         lab.set_predictor(42)
 
 
+def test_refit_in_background_attaches_a_new_predictor(tmp_path, pairs):
+    lab = make(tmp_path)
+    fitted = []
+    done = threading.Event()
+
+    def fit(my_pairs):
+        fitted.append([p.target for p in my_pairs])
+        done.set()
+        return lambda left, right: 0.9
+
+    widgets.refit_in_background(lab, fit, every=2, min_pairs=1)
+    lab.submit_pairs(pairs[:4])
+    lab.buttons["left"].click()
+    assert not done.is_set(), "no fit before `every` answers"
+    lab.buttons["cant_tell"].click()
+    lab.buttons["right"].click()
+    lab.buttons["equal"].click()
+    assert done.wait(timeout=30)
+    for _ in range(300):  # the second fit (after 4 answers) may still be running
+        if len(fitted) == 2:
+            break
+        threading.Event().wait(0.1)
+    assert fitted[0][:1] == [1.0] and fitted[-1] == [1.0, 0.0, 0.5], "cant_tell is dropped, order kept"
+    lab.undo_button.click()
+    lab.buttons["left"].click()
+    assert "0.90" in lab.belief_label.value and "usable labels" in lab.belief_label.value
+
+
 def test_callbacks_and_a_failing_callback_keeps_the_label(tmp_path, pairs):
     lab = make(tmp_path)
     seen, undone = [], []
