@@ -787,10 +787,15 @@ class ConfigPanel:
             raise ValueError(f"config={config!r} is not allowed: expected a Config subclass or instance")
         self.base = config if not isinstance(config, type) else self.cls()
         names = [f.name for f in dataclasses.fields(self.cls)]
-        fields = list(names if fields is None else fields)
+        fields = None if fields is None else list(fields)
+        if fields is None:  # every field a control can show; lists, None defaults and free text are left out
+            fields = [f.name for f in dataclasses.fields(self.cls) if _has_control(f)]
         for name in fields:
             if name not in names:
                 raise ValueError(f"{self.cls.__name__} has no field {name!r}; fields are {names}")
+            if not _has_control(self.cls.field(name)):
+                raise ValueError(f"{self.cls.__name__}.{name} has no slider (its default is "
+                                 f"{self.cls.field(name).default!r}): expected a number, a bool or a field with choices")
         ranges = dict(ranges or {})
         for name in ranges:
             if name not in fields:
@@ -866,6 +871,13 @@ def config_panel(config: Any, fields: Sequence[str] | None = None, **kwargs: Any
     return ConfigPanel(config, fields, **kwargs)
 
 
+def _has_control(f: dataclasses.Field) -> bool:
+    """Whether :func:`_control_for` can show this field: numbers, bools and fields with ``choices``."""
+    if f.metadata.get("choices") is not None:
+        return True
+    return isinstance(f.default, (bool, int, float)) and f.default is not dataclasses.MISSING
+
+
 def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[float, ...] | None) -> Any:
     """The widget for one field: a checkbox, a dropdown of choices, an int slider, or a (log) float slider."""
     import ipywidgets as w
@@ -882,46 +894,57 @@ def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[fl
         return w.Dropdown(options=list(m["choices"]), value=value, **common)
     is_int = isinstance(f.default, int)
     low, high = m.get("low"), m.get("high")
+    value = float(value)
     if override is not None:
         if len(override) not in (2, 3):
             raise ValueError(f"ranges[{f.name!r}]={override!r} is not allowed: expected (min, max) or (min, max, step)")
         for end in override[:2]:
             config_lib.check_field(owner, f, int(end) if is_int else float(end))
         lo, hi = float(override[0]), float(override[1])
+        if lo >= hi:
+            raise ValueError(f"ranges[{f.name!r}]={override!r} is empty: expected min < max")
         step = override[2] if len(override) == 3 else None
-    else:
-        scale = max(abs(float(value)), 1.0)
-        lo = float(low) if low is not None else min(float(value), 0.0) - (0 if value >= 0 else scale)
-        hi = float(high) if high is not None else max(float(value) * 4, lo + 10 * (1 if is_int else 0.1 * scale))
-        step = None
-    if lo >= hi:
-        raise ValueError(f"{owner}.{f.name}: slider range [{lo}, {hi}] is empty")
+        if is_int:
+            return w.IntSlider(value=int(min(max(value, lo), hi)), min=int(lo), max=int(hi), step=int(step or 1), **common)
+        step = float(step) if step else _nice_step((hi - lo) / 100)
+        return _float_slider(w, value, lo, hi, step, common)
+
+    # No override: the allowed range, open ends nudged inwards, unbounded ends and huge ranges cut to a
+    # window around the current value (validation still allows the whole range; pass ranges= to change it).
+    scale = max(abs(value), 1.0)
+    lo = float(low) if low is not None else min(value, 0.0) - (0 if value >= 0 else scale)
+    hi = float(high) if high is not None else max(value * 4, lo + 10 * (1 if is_int else 0.1 * scale))
     if is_int:
-        lo_i = int(math.ceil(lo + (1 if m.get("low_open") and override is None and low is not None else 0)))
-        hi_i = int(math.floor(hi - (1 if m.get("high_open") and override is None and high is not None else 0)))
-        v = int(min(max(int(value), lo_i), hi_i))
-        return w.IntSlider(value=v, min=lo_i, max=hi_i, step=int(step or 1), **common)
-    positive = lo > 0 or (lo == 0 and m.get("low_open") and float(value) > 0)
-    log_lo = lo if lo > 0 else float(value) / 1000
-    if positive and override is None and hi / log_lo >= 100:
+        lo_i = int(math.ceil(lo)) + (1 if m.get("low_open") and low is not None and float(low).is_integer() else 0)
+        hi_i = int(math.floor(hi)) - (1 if m.get("high_open") and high is not None and float(high).is_integer() else 0)
+        if hi_i - lo_i > 50 * scale:
+            lo_i, hi_i = max(lo_i, int(value - 10 * scale)), min(hi_i, int(value + 10 * scale))
+        return w.IntSlider(value=int(min(max(value, lo_i), hi_i)), min=lo_i, max=hi_i, step=1, **common)
+    if value > 0 and (lo > 0 or (lo == 0 and m.get("low_open"))) and hi / max(lo, value / 1000) >= 100:
         # Learning rates and the like: a log slider gives each decade the same room (an open bound at 0
-        # starts three decades below the default).
-        lo_l, hi_l = math.log10(log_lo), math.log10(hi)
+        # starts three decades below the value; at most three decades above it are shown).
+        lo_l = math.log10(max(lo, value / 1000))
+        hi_l = min(math.log10(hi), math.log10(value) + 3)
         if m.get("low_open") and lo > 0:
             lo_l += (hi_l - lo_l) / 100
-        if m.get("high_open") and override is None:
+        if m.get("high_open") and hi_l == math.log10(hi):
             hi_l -= (hi_l - lo_l) / 100
-        v = min(max(float(value), 10 ** lo_l), 10 ** hi_l)
+        v = min(max(value, 10 ** lo_l), 10 ** hi_l)
         return w.FloatLogSlider(value=v, base=10, min=lo_l, max=hi_l, step=(hi_l - lo_l) / 100,
                                 readout_format=".2g", **common)
-    step = float(step) if step else _nice_step((hi - lo) / 100)
-    if m.get("low_open") and override is None and low is not None:
+    if hi - lo > 50 * scale:
+        lo, hi = max(lo, value - 10 * scale), min(hi, value + 10 * scale)
+    step = _nice_step(min((hi - lo) / 100, abs(value) / 5 if value else math.inf))
+    if m.get("low_open") and low is not None and lo == float(low):
         lo += step
-    if m.get("high_open") and override is None and high is not None:
+    if m.get("high_open") and high is not None and hi == float(high):
         hi -= step
-    v = min(max(float(value), lo), hi)
+    return _float_slider(w, value, lo, hi, step, common)
+
+
+def _float_slider(w: Any, value: float, lo: float, hi: float, step: float, common: dict) -> Any:
     decimals = max(0, -int(math.floor(math.log10(step)))) if step < 1 else 0
-    return w.FloatSlider(value=v, min=lo, max=hi, step=step, readout_format=f".{decimals}f", **common)
+    return w.FloatSlider(value=min(max(value, lo), hi), min=lo, max=hi, step=step, readout_format=f".{decimals}f", **common)
 
 
 def _nice_step(raw: float) -> float:

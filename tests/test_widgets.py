@@ -384,3 +384,21 @@ def test_panel_starts_from_an_instance_and_checks_ranges():
         widgets.ConfigPanel(RewardModelConfig, ["ensembles"])
     with pytest.raises(ValueError, match="Config"):
         widgets.ConfigPanel(dict)
+
+
+@dataclasses.dataclass
+class WideConfig(Config):
+    steps: int = param(128, "steps per rollout", low=1, high=1_000_000)
+    tags: list = param([], "free-form tags (no slider)")
+    ent_coef: float = param(0.01, "entropy bonus", low=0.0, high=10.0)
+
+
+def test_panel_skips_fields_without_a_control_and_windows_huge_ranges():
+    panel = widgets.ConfigPanel(WideConfig)
+    assert set(panel.controls) == {"steps", "ent_coef"}, "a list field gets no slider"
+    steps = panel.controls["steps"]
+    assert steps.min <= 128 <= steps.max < 10_000, "a window around the value, not a slider over a million"
+    assert panel.controls["ent_coef"].value == 0.01, "the step is fine enough to show the default exactly"
+    assert panel.config == WideConfig()
+    with pytest.raises(ValueError, match="WideConfig.tags has no slider"):
+        widgets.ConfigPanel(WideConfig, ["tags"])
