@@ -181,7 +181,9 @@ class WidgetLabeler:
     without frames. ``name`` is who labels (written into every record). ``target`` is the number of live labels
     in the store the progress bar counts toward (labels beyond it are kept too). ``predictor`` is anything
     :meth:`set_predictor` takes. ``fallback`` answers in headless mode (default: the oracle with 10% noise,
-    seeded by ``seed``). ``question`` tells the person what "better" means for this task.
+    seeded by ``seed``). ``question`` tells the person what "better" means for this task. ``prefetch`` is how
+    many queued pairs a background thread draws ahead (0: draw each pair when it is shown, on the caller's
+    thread); ``clip_height`` is the clips' height in pixels, ``fps`` their frame rate (default: real time).
     """
 
     writes_to_store = True
@@ -200,7 +202,7 @@ class WidgetLabeler:
         question: str = "Which clip shows the better behaviour?",
         clip_height: int = 160,
         fps: float | None = None,
-        prefetch: int = 3,
+        prefetch: int = 16,
         seed: int = 0,
     ):
         from rlhf_lite import preferences
@@ -339,16 +341,17 @@ class WidgetLabeler:
         Returns at once. In headless mode the fallback answers each pair before this returns.
         ``meta`` (e.g. ``{"round": 3, "selection": "active"}``) is stored with each record.
         """
+        from rlhf_lite import preferences
+
         pairs = list(pairs)
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2
                     and all(isinstance(s, Segment) for s in pair)):
                 raise ValueError(f"pairs[{i}]={type(pair).__name__} is not allowed: expected a (Segment, Segment) tuple")
-            left, right = pair
-            if len(left) != len(right):
-                raise ValueError(
-                    f"pairs[{i}] has segments of {len(left)} and {len(right)} steps: expected the same length, "
-                    "so that clips are compared fairly")
+            try:
+                preferences.check_pair(*pair)  # same length and shapes: clips must be compared fairly
+            except ValueError as exc:
+                raise ValueError(f"pairs[{i}]: {exc}") from None
         with self._lock:
             if self._closed:
                 raise RuntimeError("this WidgetLabeler is closed: make a new one")
