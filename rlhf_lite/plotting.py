@@ -71,7 +71,7 @@ def learning_curve(
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
     return ax
 
 
@@ -79,8 +79,9 @@ class LiveCurve:
     """A training callback that redraws a learning curve in place while the agent learns.
 
     Pass it as ``callback=`` to :meth:`rlhf_lite.agents.PPOAgent.learn` (or anything that calls
-    ``callback(info)`` with ``info["env_steps"]`` and ``info["episode_returns"]``, the returns of episodes that
-    finished since the last call). In a notebook the figure appears once and is replaced through a display
+    ``callback(info)`` with ``info[x_key]`` and ``info[returns_key]``: the returns of episodes that finished
+    since the last call, or one return; for :func:`rlhf_lite.agents.q_learning` use ``x_key="episode",
+    returns_key="return"``). In a notebook the figure appears once and is replaced through a display
     handle, at most every ``min_interval`` seconds, because drawing a PNG costs tens of milliseconds that
     training would otherwise spend learning. Call :meth:`close` (or use ``with LiveCurve(...) as curve:``)
     to draw the final picture. Outside IPython it only records.
@@ -97,12 +98,13 @@ class LiveCurve:
         smooth: int = 20,
         target: float | None = None,
         stop_at: float | None = None,
-        min_interval: float = 0.5,
+        min_interval: float = 1.0,
         x_key: str = "env_steps",
+        returns_key: str = "episode_returns",
     ):
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
         self.smooth, self.target, self.stop_at = smooth, target, stop_at
-        self.min_interval, self.x_key = min_interval, x_key
+        self.min_interval, self.x_key, self.returns_key = min_interval, x_key, returns_key
         self.x: list[float] = []
         self.returns: list[float] = []
         self.redraws = 0
@@ -111,7 +113,7 @@ class LiveCurve:
 
     def __call__(self, info: dict) -> bool:
         x = float(info[self.x_key])
-        for r in np.atleast_1d(np.asarray(info.get("episode_returns", []), dtype=np.float64)):
+        for r in np.atleast_1d(np.asarray(info.get(self.returns_key, []), dtype=np.float64)):
             self.x.append(x)
             self.returns.append(float(r))
         if time.monotonic() - self._last_draw >= self.min_interval:
@@ -206,6 +208,15 @@ def gif_bytes(frames: np.ndarray, fps: float = 30, *, height: int | None = 160, 
     return buf.getvalue()
 
 
+def png_bytes(frame: np.ndarray) -> bytes:
+    """One frame ``[H, W, 3]`` uint8 as PNG bytes, e.g. for an ``ipywidgets.Image`` that shows the current state."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(_check_frames(np.asarray(frame)[None])[0]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def clip_widget(frames: np.ndarray, fps: float = 30, *, height: int | None = 160):
     """An ``ipywidgets.Image`` playing ``frames`` ``[T, H, W, 3]`` in a loop (for widget layouts)."""
     import ipywidgets as widgets
@@ -245,6 +256,20 @@ def side_by_side(
     a, b = _pad(a, n), _pad(b, n)
     figures = "".join(_figure_html(f, fps, t, height) for f, t in zip((a, b), titles))
     return HTML(f'<div class="rlhf-side-by-side" style="display:flex;gap:16px;align-items:flex-start">{figures}</div>')
+
+
+def episode_frames(env: Any, policy: Any = None, *, seed: int | None = None, max_steps: int = 1000):
+    """Run one episode with frames: ``(frames [T + 1, H, W, 3], trajectory)``.
+
+    :func:`rlhf_lite.rollouts.rollout` stores the picture each action was taken in; a clip also wants the
+    picture *after* the last step (the agent on the treasure, the pole on the floor), so it is appended.
+    ``env`` needs ``render_mode="rgb_array"``; ``policy=None`` acts at random.
+    """
+    from . import rollouts
+
+    trajectory = rollouts.rollout(env, policy, seed=seed, max_steps=max_steps, render=True)
+    frames = np.concatenate([trajectory.frames, np.asarray(env.render(), np.uint8)[None]])
+    return frames, trajectory
 
 
 def _figure_html(frames: np.ndarray, fps: float, title: str | None, height: int | None) -> str:

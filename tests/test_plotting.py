@@ -109,3 +109,18 @@ def test_grid_values_draws_values_and_arrows():
     floor = sum(ch not in "#gG" for row in g.grid for ch in row)
     assert sum(1 for t in ax.texts if getattr(t, "arrow_patch", None) is not None) == floor
     matplotlib.pyplot.close("all")
+
+
+def test_live_curve_reads_q_learning_callbacks():
+    curve = plotting.LiveCurve("Q", x_key="episode", returns_key="return", xlabel="episode", min_interval=0)
+    for episode, ret in enumerate([1.0, 10.0]):
+        curve({"episode": episode, "return": ret, "length": 3})
+    assert curve.x == [0.0, 1.0] and curve.returns == [1.0, 10.0]
+
+
+def test_episode_frames_end_with_the_final_state():
+    env = envs.make_env("rlhf_lite/GridWorld-v0", seed=0, render_mode="rgb_array")
+    frames, trajectory = plotting.episode_frames(env, lambda obs: 2, seed=0)  # down: onto the +1 at once
+    assert len(trajectory) == 1 and trajectory.total_return == 1.0
+    assert frames.shape[0] == 2
+    np.testing.assert_array_equal(frames[-1], env.unwrapped.draw(agent=(3, 0)))
