@@ -1,0 +1,602 @@
+"""The whole loop: a policy learned from preferences alone (Christiano et al. 2017).
+
+Three boxes and a person, tied together in :meth:`RLHFLoop.step_round`::
+
+    before training: clips of the random policy -> first labels -> first fit of the reward predictor
+    each round:      PPO trains on the learned reward (its rollouts are cut into clips on the way)
+                     -> choose pairs of clips (random, or active: where the ensemble disagrees)
+                     -> the labeler answers -> refit the reward ensemble (warm start) -> record history
+
+The learner never sees the environment's reward. The true return is measured after every round for the
+reader's eyes only (and for benchmarks). Labels follow a schedule: a share of the budget before training,
+then ``queries_per_round`` after each round until the budget is spent, so more labels come early than late.
+
+A run can be checkpointed after any round and resumed (:meth:`RLHFLoop.save`, :meth:`RLHFLoop.resume`):
+weights go through ``torch.save`` / ``torch.load(weights_only=True)``, everything else (history, labels,
+random-number states) is JSON, and a resumed run repeats an uninterrupted one with the same seed exactly.
+
+With a person labeling (:class:`rlhf_lite.widgets.WidgetLabeler`), run the loop in a background thread
+(:meth:`RLHFLoop.start`): pairs are queued on the widget and answers are picked up between PPO rounds, so
+the person labels while the policy trains, and the notebook never freezes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from rlhf_lite import agents, envs, preferences
+from rlhf_lite import reward_model as rm
+from rlhf_lite.config import Config, param
+from rlhf_lite.rollouts import Segment
+
+RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``reward_fn(observations [B, *obs_shape], actions [B, *act_shape]) -> rewards [B]``."""
+
+FORMAT = "rlhf_lite.RLHFLoop/1"
+
+
+# ============================================================================================================
+# Configuration
+# ============================================================================================================
+
+
+@dataclasses.dataclass
+class RLHFConfig(Config):
+    """Hyperparameters of one RLHF run (one line of help each; ranges feed the notebook's sliders)."""
+
+    env_id: str = param("Pendulum-v1", "task with fixed-length episodes: Pendulum-v1 (swing up and hold) or CartPole-v1 (balance)")
+    horizon: int = param(200, "steps in every episode (a fixed length: a variable one would leak the reward)", low=1, high=100_000)
+    total_steps: int = param(100_000, "environment steps of the whole run (random-policy clips plus PPO training)", low=1, high=100_000_000)
+    label_budget: int = param(25, "labels asked for in the whole run", low=1, high=100_000)
+    initial_fraction: float = param(0.4, "share of the budget asked about clips of the random policy, before training", low=0.0, high=1.0)
+    queries_per_round: int = param(3, "labels asked after each round of training, until the budget is spent", low=1, high=10_000)
+    segment_length: int = param(25, "steps per clip that a labeler compares (25 steps of Pendulum = 1.25 s)", low=1, high=10_000)
+    segments_per_round: int = param(40, "clips cut from each round's rollouts, the pool pairs are drawn from", low=2, high=100_000)
+    selection: str = param("active", "which pairs to ask: 'random', or 'active' (those the ensemble disagrees on most)", choices=("random", "active"))
+    candidates_per_query: int = param(10, "active selection: random candidate pairs scored for each pair asked", low=1, high=1_000)
+    ensemble_size: int = param(3, "reward networks in the ensemble (their disagreement drives active queries)", low=1, high=16)
+    noise_prob: float = param(0.1, "chance that an answer is random: what the reward model assumes (and the oracle's error rate)", low=0.0, high=1.0, high_open=True)
+    learning_rate: float = param(1e-3, "PPO's Adam step size (decays linearly to 0 over the run when anneal_lr)", low=0.0, high=1.0, low_open=True)
+    anneal_lr: bool = param(True, "decay PPO's learning rate linearly over the whole run", choices=(True, False))
+    steps_per_round: int = param(4096, "environment steps of PPO training between two refits of the reward model", low=1, high=10_000_000)
+    eval_episodes: int = param(5, "greedy episodes measuring the true return after each round (evaluation only, not training steps)", low=0, high=1_000)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        envs.check_env_id(self.env_id)
+        if self.segment_length > self.horizon:
+            raise ValueError(
+                f"RLHFConfig.segment_length={self.segment_length} is out of range: expected at most horizon={self.horizon} "
+                "(a clip is cut from one episode)")
+
+
+def ppo_config(config: RLHFConfig, **changes: Any) -> agents.PPOConfig:
+    """The PPO settings of the loop: the task's preset from :mod:`rlhf_lite.agents`, with the loop's learning
+    rate, and with annealing done by the loop over the whole run (``learn`` is called once per round)."""
+    base = dict(LOOP_PPO.get(config.env_id, {}), learning_rate=config.learning_rate, anneal_lr=False)
+    return agents.PPOConfig.for_env(config.env_id, **{**base, **changes})
+
+
+LOOP_PPO: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(num_envs=8, num_steps=256, num_minibatches=8, norm_obs=True),
+    "CartPole-v1": dict(num_envs=8, num_steps=64),
+}
+"""Changes to the agents' presets for the loop: short rollouts, so the reward is refit often early on."""
+
+
+def reward_config(config: RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
+    """The reward predictor's settings: ensemble size and noise term from ``config``; every label trains
+    (no held-out share: with a few dozen labels each one counts, and new labels are scored before fitting)."""
+    base = dict(ensemble_size=config.ensemble_size, noise_prob=config.noise_prob, validation_fraction=0.0)
+    return rm.RewardModelConfig(**{**base, **changes})
+
+
+def label_schedule(config: RLHFConfig, rounds: int) -> list[int]:
+    """Labels to ask before training (entry 0) and after each of ``rounds`` rounds: ``[rounds + 1]``, sum = budget.
+
+    At least one label comes before training (so the first reward is not a random network); after that
+    ``queries_per_round`` per round, raised if the rounds would run out before the budget does.
+    """
+    budget = config.label_budget
+    first = min(budget, max(1, round(budget * config.initial_fraction)))
+    rest = budget - first
+    per = max(config.queries_per_round, math.ceil(rest / rounds)) if rounds else 0
+    schedule = [first]
+    for _ in range(rounds):
+        schedule.append(min(per, rest))
+        rest -= schedule[-1]
+    schedule[0] += rest  # no rounds at all: everything before training
+    return schedule
+
+
+# ============================================================================================================
+# The loop
+# ============================================================================================================
+
+
+class RLHFLoop:
+    """One RLHF run: a PPO agent, a reward ensemble, a labeler, and the history of every round.
+
+    ``labeler``: anything with ``name`` and ``label(left, right) -> answer`` (an oracle or a replay labeler),
+    or a :class:`~rlhf_lite.widgets.WidgetLabeler` (pairs are queued on it, answers picked up between rounds).
+    ``seed`` fixes everything: networks, environments, clips and pairs. ``store`` (a path or a
+    ``LabelStore``) also writes every answer to disk (a widget writes to its own store). ``eval_reward``
+    ``(obs [B, ...], actions [B, ...]) -> [B]`` replaces the env's reward in the evaluation (for a behaviour
+    no env reward describes); the learner never sees it. ``ppo`` / ``reward`` override the PPO and reward
+    model settings (default :func:`ppo_config`, :func:`reward_config`).
+    """
+
+    def __init__(
+        self,
+        config: RLHFConfig,
+        labeler: Any,
+        *,
+        seed: int,
+        store: str | os.PathLike | preferences.LabelStore | None = None,
+        eval_reward: RewardFn | None = None,
+        ppo: agents.PPOConfig | None = None,
+        reward: rm.RewardModelConfig | None = None,
+        progress: bool = False,
+    ):
+        if not isinstance(config, RLHFConfig):
+            raise ValueError(f"config must be an RLHFConfig, got {type(config).__name__}")
+        if not isinstance(getattr(labeler, "name", None), str) or not callable(getattr(labeler, "label", None)):
+            raise ValueError(f"labeler must have a 'name' and a label(left, right) method, got {type(labeler).__name__}")
+        self.config, self.labeler, self.seed = config, labeler, int(seed)
+        self.eval_reward, self.progress = eval_reward, progress
+        self.ppo_config = ppo or ppo_config(config)
+        self.reward_config = reward or reward_config(config)
+        if isinstance(store, (str, os.PathLike)):
+            store = preferences.LabelStore(store, env_id=config.env_id)
+        self.store = store
+        probe = envs.make_env(config.env_id, horizon=config.horizon)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self.agent = agents.PPOAgent(self.observation_space, self.action_space, self.ppo_config, seed=self.seed)
+        self.reward = rm.RewardEnsemble(self.observation_space, self.action_space, self.reward_config, seed=self.seed + 1)
+        self.rng = np.random.default_rng([self.seed, 2])  # clips and pairs
+        self.random_steps = self.ppo_config.num_envs * config.horizon  # one episode per env before training
+        self.batch_steps = self.ppo_config.num_envs * self.ppo_config.num_steps
+        self.round_steps = max(1, math.ceil(config.steps_per_round / self.batch_steps)) * self.batch_steps
+        self.num_rounds = max(0, math.ceil((config.total_steps - self.random_steps) / self.round_steps))
+        self.schedule = label_schedule(config, self.num_rounds)
+        self.records: list[preferences.PreferenceRecord] = []  # every answer received, in order
+        self.history: list[dict] = []
+        self.round = -1  # -1: not started; 0: random-policy labels done
+        self.env_steps = 0
+        self.asked = 0  # labels asked for so far (a widget may not have answered them all yet)
+        self.elapsed = 0.0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------------------------------------------
+    # one round: the heart of RLHF
+    # ---------------------------------------------------------------------------------------------------
+    def step_round(self) -> dict:
+        """Run the next round (the random-policy round first) and return its history entry."""
+        start = time.perf_counter()
+        k = self.round + 1
+        if k == 0:  # before training: clips of the random policy
+            pool = self._cut(random_rollout(self._vec_env(0), self.config.horizon), 0)
+            self.env_steps += self.random_steps
+            train_true = predicted = float("nan")
+        else:  # PPO on the learned reward; its own rollouts are cut into clips on the way (no extra steps)
+            pool, rewards_seen, true_seen = [], [], []
+            self._set_learning_rate(k)
+            vec = self._vec_env(k)
+            self.agent.learn(
+                vec, self.round_steps, progress=False,
+                reward_fn=lambda obs, act: _keep(rewards_seen, self.reward.reward(obs, act)),
+                rollout_hook=lambda batch: (pool.extend(self._cut(batch, k)), true_seen.append(batch["true_rewards"])),
+                callback=lambda info: self._stop.is_set(),
+            )
+            vec.close()
+            self.env_steps += sum(r.size for r in true_seen)
+            # per-step means times the horizon: the mean return of an episode of fixed length
+            train_true = float(np.mean(np.concatenate([t.ravel() for t in true_seen]))) * self.config.horizon
+            predicted = float(np.mean(np.concatenate(rewards_seen))) * self.config.horizon
+        new = self._ask(self._choose(pool, self._labels_due(k)), k)
+        accuracy = self._accuracy_on(new)  # scored before the model has trained on them: honest
+        fit = self._fit() if new else {}
+        self.round = k
+        self.elapsed += time.perf_counter() - start
+        entry = {
+            "round": k,
+            "labels": len(self.live_records()),
+            "env_steps": self.env_steps,
+            "true_return": self.evaluate(self.config.eval_episodes, seed=10_000) if self.config.eval_episodes else None,
+            "train_true_return": _finite_or_none(train_true),
+            "predicted_return": _finite_or_none(predicted),
+            "new_label_accuracy": accuracy,
+            "fit_loss": fit.get("train_loss"),
+            "seconds": round(self.elapsed, 3),
+        }
+        self.history.append(entry)
+        return entry
+
+    def run(self, callback: Callable[[dict], Any] | None = None, *, checkpoint: str | os.PathLike | None = None,
+            max_rounds: int | None = None) -> list[dict]:
+        """Run rounds until the step budget is spent (or ``max_rounds`` more, or :meth:`stop`); returns history.
+
+        ``callback(entry)`` after each round (a dashboard); returning True stops. ``checkpoint``: a folder
+        saved after every round (:meth:`save`), so a crash loses at most one round.
+        """
+        bar = _bar(self.num_rounds + 1, self.round + 1, self.progress)
+        done = 0
+        while self.round < self.num_rounds and not self._stop.is_set() and (max_rounds is None or done < max_rounds):
+            entry = self.step_round()
+            done += 1
+            bar.update(1)
+            bar.set_postfix_str(f"labels {entry['labels']}, true return {entry['true_return'] or float('nan'):.0f}")
+            if checkpoint is not None:
+                self.save(checkpoint)
+            if callback is not None and callback(entry):
+                break
+        bar.close()
+        return self.history
+
+    # ---------------------------------------------------------------------------------------------------
+    # the steps of a round
+    # ---------------------------------------------------------------------------------------------------
+    def _vec_env(self, k: int) -> gym.vector.VectorEnv:
+        """Fresh environments for round ``k``, seeded from (seed, k): a resumed run meets the same episodes."""
+        seed = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0] % 2**31)
+        return envs.make_vec_env(self.config.env_id, self.ppo_config.num_envs, seed, horizon=self.config.horizon)
+
+    def _set_learning_rate(self, k: int) -> None:
+        frac = 1.0 - (k - 1) / max(1, self.num_rounds) if self.config.anneal_lr else 1.0
+        for group in self.agent.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate * frac
+
+    def _cut(self, batch: dict, k: int) -> list[Segment]:
+        """``segments_per_round`` clips (split evenly over the rollouts of a round) from ``batch`` arrays ``[T, N, ...]``."""
+        per_batch = max(1, math.ceil(self.config.segments_per_round / max(1, self.round_steps // self.batch_steps if k else 1)))
+        return cut_batch(batch, self.config.segment_length, per_batch, self.rng, uid_prefix=f"r{k}-")
+
+    def _labels_due(self, k: int) -> int:
+        """How many pairs to ask for now: this round's share of the schedule (a widget: only what is not queued)."""
+        due = sum(self.schedule[: k + 1]) - self.asked
+        if _is_widget(self.labeler):
+            due = min(due, max(0, self.config.queries_per_round - self.labeler.n_pending))
+        return max(0, due)
+
+    def _choose(self, pool: list[Segment], n: int) -> list[tuple[Segment, Segment]]:
+        """Pairs to ask about: random, or the most disputed of ``candidates_per_query * n`` random ones."""
+        n = min(n, len(pool) * (len(pool) - 1) // 2)
+        if n <= 0:
+            return []
+        if self.config.selection == "random" or not self.reward.num_fits:
+            return preferences.random_pairs(pool, n, self.rng)
+        total = len(pool) * (len(pool) - 1) // 2
+        return preferences.active_pairs(pool, n, self.rng, self.reward.disagreement,
+                                        candidates=min(total, self.config.candidates_per_query * n))
+
+    def _ask(self, pairs: list[tuple[Segment, Segment]], k: int) -> list[preferences.PreferenceRecord]:
+        """Get answers: at once from an oracle or replay; a widget gets the pairs queued and answers later."""
+        self.asked += len(pairs)
+        meta = {"round": k, "selection": self.config.selection if self.reward.num_fits else "random"}
+        if _is_widget(self.labeler):
+            if pairs:
+                self.labeler.submit_pairs(pairs, meta=meta)
+            return self._collect_widget_answers(wait=k == 0)
+        new = []
+        for left, right in pairs:
+            t0 = time.perf_counter()
+            answer = preferences.check_answer(self.labeler.label(left, right))
+            seconds = time.perf_counter() - t0
+            source = dict(getattr(self.labeler, "last_source", None) or {})
+            if source and not source.get("same_clips", True):
+                # A replayed answer about other clips: train on the clips that were actually judged.
+                recorded = next(r for r in self.labeler.records if r.id == source["record"])
+                (left, right), answer = recorded.segments(), recorded.answer
+            record = preferences.PreferenceRecord.from_segments(
+                left, right, answer, self.labeler.name, seconds=seconds, env_id=self.config.env_id, meta={**meta, **source})
+            if self.store is not None:
+                self.store.add_record(record)
+            new.append(record)
+        self.records.extend(new)
+        return new
+
+    def _collect_widget_answers(self, wait: bool) -> list[preferences.PreferenceRecord]:
+        """Answers the person gave since the last call; before training (``wait``) wait for all asked ones."""
+        new = []
+        while True:
+            new += self.labeler.wait_for_labels(0)
+            if not wait or len(self.records) + len(new) >= self.asked or self._stop.is_set():
+                break
+            new += self.labeler.wait_for_labels(1, timeout=0.2)
+        self.records.extend(new)
+        return new
+
+    def live_records(self) -> list[preferences.PreferenceRecord]:
+        """Answers that count: all of them, minus those a person took back with undo."""
+        if not _is_widget(self.labeler):
+            return list(self.records)
+        taken_back = self.labeler.store.retracted_ids()
+        return [r for r in self.records if r.id not in taken_back]
+
+    def _accuracy_on(self, records: Sequence[preferences.PreferenceRecord]) -> float | None:
+        """Share of new clear answers (left/right) the current predictor already agreed with."""
+        pairs = [p for p in preferences.to_pairs(records) if p.target != 0.5]
+        if not pairs or not self.reward.num_fits:
+            return None
+        prob = self.reward.preference_probability([p.left for p in pairs], [p.right for p in pairs]).mean(0)
+        return float(np.mean((prob > 0.5) == (np.array([p.target for p in pairs]) > 0.5)))
+
+    def _fit(self) -> dict:
+        """Refit the reward ensemble on every live label (warm start: it continues from last round's weights)."""
+        pairs = preferences.to_pairs(self.live_records())
+        if not pairs:
+            return {}
+        metrics = self.reward.fit(pairs, warm_start=True)
+        if hasattr(self.labeler, "set_predictor"):  # the widget's "what the predictor believes" line
+            self.labeler.set_predictor(self._frozen_reward(), note=f"trained on {len(pairs)} labels")
+        return metrics
+
+    def _frozen_reward(self) -> rm.RewardEnsemble:
+        copy = rm.RewardEnsemble(self.observation_space, self.action_space, self.reward_config, seed=self.seed + 1)
+        copy.load_state_dict(self.reward.state_dict())
+        return copy
+
+    # ---------------------------------------------------------------------------------------------------
+    # evaluation (true reward: for the reader's eyes, never for the learner)
+    # ---------------------------------------------------------------------------------------------------
+    def evaluate(self, episodes: int = 20, seed: int = 10_000) -> float:
+        """Mean true return of ``episodes`` greedy episodes (episode ``i`` seeded ``seed + i``); the env's
+        reward, or ``eval_reward`` when given."""
+        return float(np.mean(evaluate_policy(self.agent, self.config, episodes, seed, self.eval_reward)))
+
+    # ---------------------------------------------------------------------------------------------------
+    # running beside a person: a background thread
+    # ---------------------------------------------------------------------------------------------------
+    def start(self, callback: Callable[[dict], Any] | None = None, **kwargs: Any) -> threading.Thread:
+        """Run :meth:`run` in a background thread and return at once (the notebook stays responsive).
+
+        An exception in the thread is kept in ``self.error`` (and passed to ``callback`` as ``{"error": ...}``).
+        """
+        if self.running:
+            raise RuntimeError("this loop is already running: call stop() first")
+        self._stop.clear()
+
+        def work() -> None:
+            try:
+                self.run(callback, **kwargs)
+            except BaseException as exc:  # shown by the dashboard; the thread must not die silently
+                self.error = exc
+                if callback is not None:
+                    callback({"error": f"{type(exc).__name__}: {exc}"})
+
+        self._thread = threading.Thread(target=work, name="rlhf-loop", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, wait: bool = True) -> None:
+        """Ask the loop to stop after the current PPO iteration (and wait for it, if ``wait``)."""
+        self._stop.set()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a background run to finish; re-raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+
+    # ---------------------------------------------------------------------------------------------------
+    # checkpoints
+    # ---------------------------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write a checkpoint folder: ``agent.pt`` and ``reward.pt`` (weights, ``torch.load(weights_only=True)``)
+        and ``loop.json`` (config, round, random-number states, labels, history). Written last, atomically."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.agent.save(folder / "agent.pt")
+        self.reward.save(str(folder / "reward.pt"))
+        state = {
+            "format": FORMAT, "config": self.config.to_dict(), "ppo": self.ppo_config.to_dict(),
+            "reward": self.reward_config.to_dict(), "seed": self.seed, "round": self.round,
+            "env_steps": self.env_steps, "asked": self.asked, "elapsed": self.elapsed,
+            "rng": self.rng.bit_generator.state, "labeler": _labeler_state(self.labeler),
+            "history": self.history, "records": [r.to_dict() for r in self.records],
+        }
+        _write_json(folder / "loop.json", state)
+        return folder
+
+    @classmethod
+    def resume(cls, folder: str | os.PathLike, labeler: Any, **kwargs: Any) -> "RLHFLoop":
+        """A loop continuing from a :meth:`save` folder; ``labeler`` answers from here on (an oracle's or replay's
+        position is restored from the checkpoint). ``kwargs`` as in the constructor (``store``, ``eval_reward``)."""
+        folder = Path(folder)
+        state = json.loads((folder / "loop.json").read_text())
+        if state.get("format") != FORMAT:
+            raise ValueError(f"{folder / 'loop.json'} is not an RLHF loop checkpoint (format={state.get('format')!r})")
+        loop = cls(RLHFConfig(**state["config"]), labeler, seed=state["seed"], ppo=agents.PPOConfig(**state["ppo"]),
+                   reward=rm.RewardModelConfig(**state["reward"]), **kwargs)
+        loop.agent.load(folder / "agent.pt")
+        loop.reward.load_state_dict(_load_weights(folder / "reward.pt"))
+        loop.round, loop.env_steps, loop.asked, loop.elapsed = state["round"], state["env_steps"], state["asked"], state["elapsed"]
+        loop.rng.bit_generator.state = state["rng"]
+        _load_labeler_state(labeler, state["labeler"])
+        loop.history = state["history"]
+        loop.records = [preferences.PreferenceRecord.from_dict(r) for r in state["records"]]
+        return loop
+
+
+# ============================================================================================================
+# Small helpers
+# ============================================================================================================
+
+
+def random_rollout(vec: gym.vector.VectorEnv, steps: int) -> dict:
+    """``steps`` steps of uniformly random actions in every env: a batch like PPO's rollout_hook gets,
+    ``observations [T, N, ...]``, ``actions [T, N, ...]``, ``true_rewards [T, N]``, ``dones [T, N]``."""
+    obs, _ = vec.reset()
+    out: dict[str, list] = {"observations": [], "actions": [], "true_rewards": [], "dones": []}
+    for _ in range(steps):
+        action = vec.action_space.sample()
+        out["observations"].append(obs)
+        out["actions"].append(action)
+        obs, reward, terminated, truncated, _ = vec.step(action)
+        out["true_rewards"].append(reward)
+        out["dones"].append(terminated | truncated)
+    vec.close()
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def cut_batch(batch: dict, length: int, n: int, rng: np.random.Generator, uid_prefix: str = "") -> list[Segment]:
+    """Up to ``n`` random clips of ``length`` steps from rollout arrays ``[T, N, ...]`` (distinct windows).
+
+    A window may not run past the end of an episode: with same-step autoreset, ``dones[t]`` marks the last
+    step of an episode, so a valid window has no done before its last step. Uids ``<prefix>e<env>t<start>-<k>``.
+    """
+    dones = np.asarray(batch["dones"], dtype=bool)
+    T, N = dones.shape
+    if T < length:
+        return []
+    ended = np.concatenate([np.zeros((1, N), int), np.cumsum(dones[:-1], axis=0)])  # dones before step t
+    starts = np.arange(T - length + 1)
+    ok = (ended[starts + length - 1] - ended[starts]) == 0  # [S, N]: no episode ends inside the window
+    choices = np.argwhere(ok)
+    if len(choices) == 0:
+        return []
+    picked = choices[rng.choice(len(choices), size=min(n, len(choices)), replace=False)]
+    batch_id = int(rng.integers(1 << 30))
+    return [
+        Segment(
+            observations=np.asarray(batch["observations"][t:t + length, e]),
+            actions=np.asarray(batch["actions"][t:t + length, e]),
+            true_rewards=np.asarray(batch["true_rewards"][t:t + length, e], dtype=np.float64),
+            uid=f"{uid_prefix}e{e}t{t}-{batch_id:x}", episode=int(e), start=int(t),
+        )
+        for t, e in picked
+    ]
+
+
+def evaluate_policy(agent: Any, config: RLHFConfig, episodes: int, seed: int, reward_fn: RewardFn | None = None) -> np.ndarray:
+    """Returns ``[episodes]`` of the greedy policy on fixed-horizon episodes seeded ``seed + i``: the env's
+    reward summed, or ``reward_fn`` of each step (a criterion the learner never sees)."""
+    vec = envs.make_vec_env(config.env_id, episodes, seed, horizon=config.horizon)
+    obs, _ = vec.reset(seed=[seed + i for i in range(episodes)])
+    totals = np.zeros(episodes)
+    for _ in range(config.horizon):
+        action = agent.act(obs, deterministic=True)
+        score = None if reward_fn is None else np.asarray(reward_fn(obs, action), dtype=np.float64)
+        obs, reward, _, _, _ = vec.step(action)
+        totals += reward if score is None else score
+    vec.close()
+    return totals
+
+
+def train_true_reward(config: RLHFConfig, *, seed: int, ppo: agents.PPOConfig | None = None,
+                      callback: Callable[[dict], Any] | None = None) -> tuple[agents.PPOAgent, list[dict]]:
+    """The yardstick: the same PPO, rounds and step budget, trained on the env's true reward (no labels)."""
+    loop = RLHFLoop(config, _NoLabeler(), seed=seed, ppo=ppo)
+    history = []
+    for k in range(0, loop.num_rounds + 1):
+        start = time.perf_counter()
+        if k == 0:
+            loop.env_steps += loop.random_steps  # the same budget as the RLHF run: its random-policy steps too
+        else:
+            loop._set_learning_rate(k)
+            loop.env_steps += loop.round_steps
+            vec = loop._vec_env(k)
+            loop.agent.learn(vec, loop.round_steps, progress=False)
+            vec.close()
+        loop.elapsed += time.perf_counter() - start
+        entry = {"round": k, "labels": 0, "env_steps": loop.env_steps, "seconds": round(loop.elapsed, 3),
+                 "true_return": loop.evaluate(config.eval_episodes, seed=10_000) if config.eval_episodes else None}
+        history.append(entry)
+        if callback is not None and callback(entry):
+            break
+    return loop.agent, history
+
+
+def save_history(history: list[dict], path: str | os.PathLike) -> None:
+    """Write a run's history as JSON (one object with a ``history`` list), atomically."""
+    _write_json(Path(path), {"format": "rlhf_lite.history/1", "history": history})
+
+
+def load_history(path: str | os.PathLike) -> list[dict]:
+    """Read a history written by :func:`save_history`."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or data.get("format") != "rlhf_lite.history/1":
+        raise ValueError(f"{path} is not a history file written by rlhf_lite.loop.save_history")
+    return data["history"]
+
+
+def _load_weights(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)
+
+
+class _NoLabeler:
+    name = "none"
+
+    def label(self, left: Segment, right: Segment) -> str:
+        raise RuntimeError("train_true_reward asks no labels")
+
+
+def _is_widget(labeler: Any) -> bool:
+    return callable(getattr(labeler, "submit_pairs", None)) and callable(getattr(labeler, "wait_for_labels", None))
+
+
+def _keep(store: list, values: np.ndarray) -> np.ndarray:
+    store.append(values)
+    return values
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _labeler_state(labeler: Any) -> dict:
+    """What a synthetic labeler needs to answer on after a resume exactly as it would have: its random
+    stream (oracle noise) or its position in the file (replay)."""
+    state: dict[str, Any] = {}
+    if isinstance(getattr(labeler, "rng", None), np.random.Generator):
+        state["rng"] = labeler.rng.bit_generator.state
+    if isinstance(getattr(labeler, "used", None), list):
+        state["used"] = list(labeler.used)
+    if hasattr(labeler, "random_answers"):
+        state["random_answers"] = labeler.random_answers
+    return state
+
+
+def _load_labeler_state(labeler: Any, state: dict) -> None:
+    if "rng" in state and isinstance(getattr(labeler, "rng", None), np.random.Generator):
+        labeler.rng.bit_generator.state = state["rng"]
+    if "used" in state and isinstance(getattr(labeler, "used", None), list):
+        if len(state["used"]) != len(labeler.used):
+            raise ValueError(f"the replay file has {len(labeler.used)} answers, the checkpoint used one with {len(state['used'])}")
+        labeler.used[:] = state["used"]
+    if "random_answers" in state and hasattr(labeler, "random_answers"):
+        labeler.random_answers = state["random_answers"]
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def _bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="RLHF rounds", disable=not enabled, leave=True)
