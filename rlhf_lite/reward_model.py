@@ -146,8 +146,8 @@ class RewardModelConfig(Config):
     activation: str = param("leaky_relu", "non-linearity between layers", choices=("relu", "leaky_relu", "tanh"))
     learning_rate: float = param(3e-3, "Adam step size", low=0.0, high=1.0, low_open=True)
     weight_decay: float = param(1e-3, "decoupled L2 penalty on the weights (AdamW): keeps rewards simple when labels are few", low=0.0, high=1.0)
-    epochs: float = param(60.0, "passes over the training pairs per fit", low=0.0, high=10_000.0, low_open=True)
-    min_updates: int = param(150, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000)
+    epochs: float = param(20.0, "passes over the training pairs per fit", low=0.0, high=10_000.0, low_open=True)
+    min_updates: int = param(60, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000)
     batch_size: int = param(32, "label pairs per gradient step (per member)", low=1, high=100_000)
     noise_prob: float = param(0.1, "assumed chance the labeler answers at random (Bradley-Terry noise term)", low=0.0, high=1.0, high_open=True)
     validation_fraction: float = param(0.2, "share of labels held out of training to measure accuracy on unseen pairs", low=0.0, high=0.5)
@@ -285,18 +285,19 @@ class RewardEnsemble:
     ) -> dict:
         """Train every member on the labelled pairs and return metrics.
 
-        Two ways to pass labels: ``fit(left_segments, right_segments, targets)`` with ``targets [P]`` (1 left
-        better, 0 right better, 0.5 equal, ``nan`` = can't tell, dropped) or answer strings; or
-        ``fit(pairs)`` with an iterable of ``(left, right, target_or_answer)`` triples.
+        Ways to pass labels: ``fit(left_segments, right_segments, targets)`` with ``targets [P]`` (1 left
+        better, 0 right better, 0.5 equal, ``nan`` = can't tell, dropped) or answer strings; ``fit(pairs)``
+        with ``(left, right, target_or_answer)`` triples (e.g. ``LabelStore.pairs()``); ``fit(records)`` with
+        preference records; or ``fit(store)`` with a ``LabelStore`` (its live labels).
 
         A ``validation_fraction`` of the pairs is held out (never trained on) for ``val_accuracy``; each
         member trains on its own bootstrap resample of the rest. ``warm_start=False`` re-draws the weights
         first; the default continues from the current weights (the RLHF loop refits each round).
         ``rng`` draws the split, the resamples and the minibatches (default: the ensemble's own stream).
         Returns ``{"labels", "dropped", "n_train", "n_val", "updates", "train_loss", "train_accuracy",
-        "val_loss", "val_accuracy", "seconds"}`` (validation entries ``nan`` when nothing is held out).
+        "val_loss", "val_accuracy", "seconds", "cpu_seconds"}`` (validation entries ``nan`` when nothing is held out).
         """
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         rng = self.rng if rng is None else rng
         left, right, y = _as_pairs(left, right, targets)
         keep = ~np.isnan(y)
@@ -358,6 +359,7 @@ class RewardEnsemble:
                 metrics.update(val_loss=float("nan"), val_accuracy=float("nan"))
             self._normalise_on(X.reshape(-1, self.in_dim), mask.reshape(-1))
         metrics["seconds"] = time.perf_counter() - t0
+        metrics["cpu_seconds"] = time.process_time() - cpu0
         self.history.append(metrics)
         return metrics
 
@@ -527,6 +529,11 @@ class RewardEnsemble:
         state = torch.load(path, weights_only=True)
         if not isinstance(state, dict) or state.get("format") != "rlhf_lite.RewardEnsemble/1":
             raise ValueError(f"{path} is not a RewardEnsemble checkpoint")
+        return cls.from_state_dict(state)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> "RewardEnsemble":
+        """A new ensemble from :meth:`state_dict` (e.g. inside a larger checkpoint of the RLHF loop)."""
         ens = cls(_space_from_dict(state["observation_space"]), _space_from_dict(state["action_space"]),
                   RewardModelConfig(**state["config"]), seed=state["seed"])
         ens.load_state_dict(state)
@@ -649,7 +656,9 @@ def _segment_arrays(seg: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
 def _as_pairs(left: Any, right: Any, targets: Any) -> tuple[list, list, np.ndarray]:
     """Normalise the two calling forms of :meth:`RewardEnsemble.fit` to ``(left, right, targets [P])``."""
     if right is None and targets is None:
-        triples = list(left)
+        if callable(getattr(left, "pairs", None)):  # a LabelStore: its live labels as training pairs
+            left = left.pairs()
+        triples = [(t.segments()[0], t.segments()[1], _record_target(t)) if callable(getattr(t, "segments", None)) else t for t in left]
         for i, t in enumerate(triples):
             if not (isinstance(t, (tuple, list)) and len(t) == 3):
                 raise ValueError(f"pair #{i} is {type(t).__name__}: expected (left_segment, right_segment, target_or_answer)")
@@ -669,8 +678,14 @@ def _as_pairs(left: Any, right: Any, targets: Any) -> tuple[list, list, np.ndarr
     bad = ~np.isnan(y) & ((y < 0) | (y > 1))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"targets[{i}]={y[i]!r} is not allowed: expected 1 (left better), 0 (right better), 0.5 (equal) or nan (can't tell)")
+        raise ValueError(f"targets[{i}]={float(y[i])!r} is not allowed: expected 1 (left better), 0 (right better), 0.5 (equal) or nan (can't tell)")
     return left, right, y
+
+
+def _record_target(record: Any) -> float:
+    """A preference record's target (``nan`` for ``cant_tell``)."""
+    t = getattr(record, "target", None)
+    return float("nan") if t is None else float(t)
 
 
 def _accuracy(prob: np.ndarray, y: np.ndarray) -> float:
