@@ -712,7 +712,7 @@ class BoatRace(gym.Env):
             block[hull] = (70, 70, 70) if sank else (250, 250, 250)
             block[cabin] = (40, 40, 40) if sank else (240, 140, 30)
         if hud is not None:
-            img = np.concatenate([img, _text_bar(hud, img.shape[1], max(16, cell * 3 // 4))], axis=0)
+            img = np.concatenate([img, _text_bar(hud, img.shape[1], max(16, cell * 7 // 8))], axis=0)
         return img
 
 
@@ -785,6 +785,7 @@ REWARD_PATCHES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("buoys stay down", dict(respawn=False)),
     ("+ 0.3 points lost per step", dict(respawn=False, step_penalty=0.3)),
     ("+ 10 points lost for sinking", dict(respawn=False, step_penalty=0.3, sink_penalty=10.0)),
+    ("step penalty raised to 1", dict(respawn=False, step_penalty=1.0, sink_penalty=10.0)),
 )
 
 

@@ -207,6 +207,24 @@ def test_each_patch_reveals_the_next_loophole():
     for s in races(env, pol):  # back to the detour: three patches later, still not the racing line
         assert s["finished"] and s["targets_hit"] == n_buoys and s["steps"] > env.race_length
 
+    env, pol = optimal_policy(**by_name["step penalty raised to 1"])
+    for s in races(env, pol):  # at last the racing line ...
+        assert s["finished"] and s["targets_hit"] == 0 and s["steps"] == env.race_length
+
+
+def test_the_final_patch_sits_on_a_knife_edge():
+    last = dict(envs.REWARD_PATCHES)["step penalty raised to 1"]
+    env, pol = optimal_policy(**dict(last, step_penalty=1.5))
+    assert all(s["sank"] and s["steps"] == 1 for s in races(env, pol))  # a little more: sinks at once
+    env, pol = optimal_policy(gamma=0.9, **last)
+    for s in races(env, pol):  # a less patient boat: back to the lagoon detour
+        assert s["finished"] and s["targets_hit"] > 0 and s["steps"] > env.race_length
+
+
+def test_paying_only_for_the_finish_races_straight():
+    env, pol = optimal_policy(target_points=0.0)
+    assert all(s["finished"] and s["steps"] == env.race_length for s in races(env, pol))
+
 
 def test_a_time_penalty_alone_makes_the_boat_sink_at_once():
     env, pol = optimal_policy(step_penalty=0.5)
