@@ -56,8 +56,9 @@ real clicks).
 ``rlhf-panel``      a :class:`ConfigPanel`; its sliders carry ``rlhf-param-<field>``
 ==================  ==========================================================
 
-Keyboard shortcuts are not offered: ipywidgets has no key events, and injected JavaScript is not run in
-JupyterLab's output area, so shortcuts could not be made reliable without another extension.
+Keyboard shortcuts are not offered: ipywidgets has no key events, JavaScript outputs run only in trusted
+notebooks, and JupyterLab's command-mode shortcuts (``a``, ``b``, ``d d``, arrow keys, ...) take the keys
+first, so shortcuts could not be made reliable without another extension.
 """
 
 from __future__ import annotations
@@ -215,14 +216,8 @@ class WidgetLabeler:
             from rlhf_lite import envs
 
             envs.check_env_id(env_id)
-        self.store = store if isinstance(store, preferences.LabelStore) else preferences.LabelStore(Path(store))
         self.env_id = env_id
         self.name = name.strip()
-        self.target = int(target)
-        self.question = question
-        self.clip_height = int(clip_height)
-        self.fps = fps
-        self.prefetch = max(0, int(prefetch))
         self.headless_reason = headless_reason(headless)
         self.headless = self.headless_reason is not None
         self.fallback = fallback
@@ -230,6 +225,17 @@ class WidgetLabeler:
             from rlhf_lite import labelers
 
             self.fallback = labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(seed))
+        if isinstance(store, preferences.LabelStore):
+            self.store = store
+        else:  # a new file's header says who fills it: the person clicking, or the stand-in of a headless run
+            who = (f"{self.fallback_name}, standing in because no person was labeling ({self.headless_reason})"
+                   if self.headless else f"clicks of {self.name!r} in the rlhf_lite WidgetLabeler")
+            self.store = preferences.LabelStore(Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}")
+        self.target = int(target)
+        self.question = question
+        self.clip_height = int(clip_height)
+        self.fps = fps
+        self.prefetch = max(0, int(prefetch))
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)

@@ -75,6 +75,7 @@ def test_each_click_stores_exactly_that_answer_in_order(tmp_path, pairs):
     assert [r.answer for r in recs] == ["left", "right", "equal", "cant_tell"]
     assert [r.uids for r in recs] == [uids(*p) for p in pairs[:4]]
     assert {r.labeler for r in recs} == {"alice"}
+    assert "clicks of 'alice'" in store.header["producer"] and store.header["env_id"] == ENV
     assert [r.meta["pair_id"] for r in recs] == [0, 1, 2, 3]
     assert all(r.env_id == ENV and r.seconds is not None and r.seconds >= 0 for r in recs)
     assert lab.n_labels == 4 and lab.progress.value == 4
@@ -319,6 +320,7 @@ def test_headless_fast_mode_says_so_and_uses_the_oracle(tmp_path, pairs, monkeyp
     expected = labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(5))
     assert [r.answer for r in recs] == [expected.label(a, b) for a, b in pairs[:3]]
     assert {r.labeler for r in recs} == {expected.name}, "records name the oracle, never a person"
+    assert "no person was labeling" in lab.store.header["producer"], "the file's header says who filled it"
     assert lab.n_labels == 3 and "3 / 3" in lab.counter.value
     assert len(lab.wait_for_labels(3, timeout=1)) == 3
     assert lab.label(*pairs[3]) in preferences.ANSWERS
