@@ -680,6 +680,8 @@ class BoatRace(gym.Env):
                 ch = self.track[r][c]
                 if ch == "#":
                     block[:] = (96, 150, 86)
+                    if (r * r * 5 + c * 3 + r * c) % 7 == 0:  # a few trees, always in the same places
+                        block[(yy - c0 + 3) ** 2 + (xx - c0 - 2) ** 2 <= (0.3 * cell) ** 2] = (66, 118, 62)
                     continue
                 block[:] = (62, 122, 190)
                 block[((yy + 3 * xx // 4) % 12 == 0)] = (80, 140, 205)  # a little texture: ripples
