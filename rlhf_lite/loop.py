@@ -73,7 +73,10 @@ class RLHFConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        envs.check_env_id(self.env_id)
+        try:
+            envs.check_env_id(self.env_id)
+        except ValueError as e:
+            raise ValueError(f"RLHFConfig.{e}") from None
         if self.segment_length > self.horizon:
             raise ValueError(
                 f"RLHFConfig.segment_length={self.segment_length} is out of range: expected at most horizon={self.horizon} "
@@ -267,7 +270,7 @@ class RLHFLoop:
     def _labels_due(self, k: int) -> int:
         """How many pairs to ask for now: this round's share of the schedule (a widget: only what is not queued)."""
         due = sum(self.schedule[: k + 1]) - self.asked
-        if _is_widget(self.labeler):
+        if _is_widget(self.labeler) and k > 0:  # keep the person's queue short: clips of the latest policy
             due = min(due, max(0, self.config.queries_per_round - self.labeler.n_pending))
         return max(0, due)
 
