@@ -545,7 +545,7 @@ class BoatRace(gym.Env):
             for j, popped in enumerate(self.np_random.random(len(self.targets)) < self._respawn_prob):
                 if popped:
                     self._mask |= 1 << j
-        written = -w.step_penalty
+        written = 0.0 - w.step_penalty  # (not -0.0 when there is no penalty)
         j = self._target_at[i_new]
         hit = j >= 0 and i_new != i_old and bool(self._mask >> j & 1)
         if hit:
