@@ -93,23 +93,37 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def lab(request, lab_server, browser, tmp_path):
-    """A fresh browser page logged into the server (a :class:`jlab.Lab`). After the test every kernel is shut
-    down, so each test starts with exactly one fresh kernel."""
+@pytest.fixture(scope="session")
+def _lab_session(lab_server, browser):
+    """One browser page for the whole session: JupyterLab loads once, tests open notebooks inside it."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
     page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-    page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
     helper = Lab(page, lab_server)
+    helper.console = []
+    page.on("console", lambda msg: helper.console.append(f"[{msg.type}] {msg.text}"))
+    page.on("pageerror", lambda exc: helper.console.append(f"[pageerror] {exc}"))
+    yield helper
+    context.close()
+
+
+@pytest.fixture
+def lab(_lab_session, lab_server, tmp_path):
+    """The session's JupyterLab page (a :class:`jlab.Lab`) with no notebook open and no kernel running.
+    After the test its tabs are closed and every kernel is shut down, so each test starts with exactly one
+    fresh kernel."""
+    helper = _lab_session
+    helper.steps = []
+    helper.console.clear()
     helper.artifacts_dir = tmp_path
-    helper.console = console
     helper.log_offset = lab_server.log_size()
     yield helper
+    print("browser steps (seconds):", helper.steps)
     try:
-        context.close()
+        helper.close_all()
+    except Exception as exc:  # a broken page: start the next test from a fresh load
+        print(f"closing tabs failed ({exc}); the next test reloads JupyterLab")
+        helper.page.goto("about:blank")
     finally:
         lab_server.shutdown_kernels()
 

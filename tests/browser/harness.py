@@ -19,8 +19,9 @@ def labeling_notebook(path: Path, *, n_pairs: int, store: str = "runs/browser_la
                       training: bool = False) -> Path:
     """Write a notebook that shows a ``WidgetLabeler`` with ``n_pairs`` pairs of random-policy clips queued.
 
-    With ``training=True`` it has one more cell, not run by Run All until the test runs it: see
-    :func:`training_cell_source`.
+    With ``training=True`` two more cells follow: cell 3 starts PPO training in a background thread
+    (:func:`training_cell_source`), cell 4 stops it and prints what it did as one JSON line. Run them one at a
+    time (``Lab.run_cell``), not with Run All.
     """
     setup = f"""\
 import os
@@ -44,6 +45,9 @@ display(labeler)"""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(show), nbformat.v4.new_code_cell(submit)]
+    if training:
+        nb.cells += [nbformat.v4.new_code_cell(training_cell_source(env_id, seed)),
+                     nbformat.v4.new_code_cell(STOP_TRAINING)]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
@@ -68,6 +72,23 @@ def _train():
     except Exception as exc:
         train_info["error"] = repr(exc)
 
+import torch
+torch.set_num_threads(1)  # as the lessons do: one core trains, the other serves the widgets
 trainer = threading.Thread(target=_train, name="ppo-while-labeling", daemon=True)
 trainer.start()
-print("training in the background")"""
+t0 = time.monotonic()
+while train_info["iterations"] < 1 and trainer.is_alive() and time.monotonic() - t0 < 120:
+    time.sleep(0.05)  # training is under way before the first timed click
+assert train_info["iterations"] >= 1, train_info
+train_before = dict(train_info)
+print("training in the background:", train_before)"""
+
+
+STOP_TRAINING = """\
+import json
+during = {"iterations": train_info["iterations"] - train_before["iterations"],
+          "env_steps": train_info["env_steps"] - train_before["env_steps"]}
+stop_training.set()
+trainer.join(timeout=60)
+print(json.dumps({"training_during": during, "error": train_info["error"], "labels": labeler.n_labels,
+                  "labeler_errors": labeler.errors}))"""

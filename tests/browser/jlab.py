@@ -152,6 +152,7 @@ class LabServer:
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--ServerApp.terminals_enabled=False",
+            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: open and close tabs without a reload
             "--ServerApp.log_level=INFO",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -248,15 +249,53 @@ class Lab:
     def __init__(self, page, server: LabServer):
         self.page = page
         self.server = server
+        self.steps: list[tuple[str, float]] = []  # (step, seconds) of the slow steps, for reports
+
+    def _timed(self, name: str, started: float) -> None:
+        self.steps.append((name, round(time.monotonic() - started, 2)))
 
     # -- notebooks ----------------------------------------------------------------------------------------
     def open_notebook(self, name: str, timeout: float = 90.0) -> None:
-        """Open ``name`` (relative to the served folder) with a fresh workspace; wait for an idle kernel."""
-        self.page.goto(self.server.url(f"lab/tree/{name}", reset=""), wait_until="domcontentloaded")
+        """Open ``name`` (relative to the served folder) and wait for its kernel to be idle.
+
+        The first call loads JupyterLab with a fresh workspace (``?reset``); later calls open the file inside
+        the running app (``docmanager:open``, as a double-click in the file browser does), which saves
+        reloading JupyterLab for every test."""
+        started = time.monotonic()
+        if self.app_loaded():
+            self.page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", name)
+        else:
+            self.page.goto(self.server.url(f"lab/tree/{name}", reset=""), wait_until="domcontentloaded")
         self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.wait_for(
             state="visible", timeout=timeout * 1000)
+        self.page.wait_for_function(
+            """(name) => { const t = document.querySelector('.lm-DockPanel-tabBar .lm-mod-current');
+                           return t && t.textContent.includes(name); }""", arg=name, timeout=timeout * 1000)
         self.dismiss_dialogs()
         self.wait_kernel_idle(timeout=timeout, settle=0.3)
+        self._timed(f"open {name}", started)
+
+    def app_loaded(self) -> bool:
+        """True when this page runs JupyterLab (started and exposed as ``window.jupyterapp``)."""
+        try:
+            return bool(self.page.evaluate("() => !!(window.jupyterapp && window.jupyterapp.shell)"))
+        except Exception:
+            return False
+
+    def close_all(self) -> None:
+        """Close every tab of the main area without saving (the served notebooks are throwaway copies)."""
+        if not self.app_loaded():
+            return
+        self.page.evaluate(
+            """async () => {
+                const app = window.jupyterapp;
+                for (const w of [...app.shell.widgets('main')]) {
+                    if (w.context && w.context.model) w.context.model.dirty = false;
+                    w.dispose();
+                }
+            }"""
+        )
+        self.dismiss_dialogs()
 
     @property
     def panel(self):
@@ -287,9 +326,11 @@ class Lab:
 
     def run_all(self, timeout: float = 240.0) -> None:
         """Run > Run All Cells, then wait until every cell has run and the kernel is idle."""
+        started = time.monotonic()
         self.menu("Run", "Run All Cells")
         self._wait_started()
         self.wait_kernel_idle(timeout=timeout)
+        self._timed("run all", started)
 
     def _wait_started(self, timeout: float = 5.0) -> None:
         """After a run command: wait (briefly) until a cell shows ``[*]`` or the kernel is busy, so that an
@@ -322,12 +363,14 @@ class Lab:
 
     def restart_kernel(self, run_all: bool = False, timeout: float = 240.0) -> None:
         """Kernel > Restart Kernel (and Run All Cells), accepting the confirmation dialog."""
+        started = time.monotonic()
         self.menu("Kernel", "Restart Kernel and Run All Cells" if run_all else "Restart Kernel")
         dialog = self.page.locator(".jp-Dialog")
         dialog.locator("button.jp-mod-accept").first.click(timeout=10_000)
         dialog.first.wait_for(state="detached", timeout=10_000)
         self._wait_started()  # the kernel goes through "restarting" before it is idle again
         self.wait_kernel_idle(timeout=timeout)
+        self._timed("restart kernel" + (" and run all" if run_all else ""), started)
 
     def wait_kernel_idle(self, timeout: float = 240.0, settle: float = 0.5) -> None:
         """Wait until the notebook's execution indicator says idle and no cell prompt shows ``[*]``,
@@ -401,10 +444,15 @@ class Lab:
         return self.labeler().locator(".rlhf-pair").inner_text().strip()
 
     def click_answer(self, dom_class: str, timeout: float = 30.0) -> float:
+        return self.click_answer_timed(dom_class, timeout)["total_ms"]
+
+    def click_answer_timed(self, dom_class: str, timeout: float = 30.0) -> dict:
         """Click a labeler button (``rlhf-left``, ``rlhf-undo``, ...) the way a person does and wait until the
         NEXT pair is on screen: its "pair #N" text changed and both clip images were replaced and decoded,
         then one animation frame painted. Returns milliseconds from the click event to that frame, measured
-        by the page's own clock (``performance.now``), so Playwright's round trips do not count."""
+        by the page's own clock (``performance.now``), so Playwright's round trips do not count.
+        ``click_answer_timed`` also gives when the pair text changed (``text_ms``) and when both clip
+        sources were replaced (``clips_ms``), to see where the time goes."""
         root = self.labeler()
         button = root.locator(f".{dom_class}")
         button.wait_for(state="visible", timeout=timeout * 1000)
@@ -422,6 +470,9 @@ class Lab:
                     if (done || lat.t0 === null) return;
                     const p = root.querySelector('.rlhf-pair'), l = root.querySelector('.rlhf-clip-left'),
                           r = root.querySelector('.rlhf-clip-right');
+                    if (lat.tText === undefined && p.textContent !== lat.old) lat.tText = performance.now();
+                    if (lat.tClips === undefined && l.src !== lat.oldL && r.src !== lat.oldR)
+                        lat.tClips = performance.now();
                     const ready = p.textContent !== lat.old && p.textContent.startsWith('pair #')
                         && l.src !== lat.oldL && r.src !== lat.oldR
                         && l.complete && r.complete && l.naturalWidth > 0 && r.naturalWidth > 0;
@@ -442,7 +493,9 @@ class Lab:
         self.page.wait_for_function("() => window.__rlhfLatency && window.__rlhfLatency.t1 !== null",
                                     timeout=timeout * 1000)
         lat = self.page.evaluate("() => { const l = window.__rlhfLatency; clearInterval(l.poll); return l; }")
-        return float(lat["t1"] - lat["t0"])
+        t0 = lat["t0"]
+        return {"total_ms": float(lat["t1"] - t0), "text_ms": float(lat.get("tText", lat["t1"]) - t0),
+                "clips_ms": float(lat.get("tClips", lat["t1"]) - t0), "pair": lat.get("pair")}
 
     def clip_fingerprints(self, dom_class: str, samples: int = 6, interval: float = 0.2) -> list[str]:
         """Hashes of screenshots of the clip ``dom_class`` taken ``interval`` seconds apart: what a person
@@ -456,3 +509,15 @@ class Lab:
             out.append(hashlib.sha1(el.screenshot(animations="allow")).hexdigest())
             time.sleep(interval)
         return out
+
+    def run_cell(self, index: int, timeout: float = 240.0) -> str:
+        """Select code or markdown cell ``index`` (0-based) by clicking its prompt, press Shift+Enter as a
+        person does, wait for the kernel to be idle; return the cell's output text."""
+        cell = self.panel.locator(".jp-Notebook .jp-Cell").nth(index)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputPrompt").first.click()
+        self.page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
+        self.page.keyboard.press("Shift+Enter")
+        self._wait_started()
+        self.wait_kernel_idle(timeout=timeout)
+        return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
