@@ -147,21 +147,49 @@ def clip_fps(env_id: str) -> float:
     return _FPS_CACHE[env_id]
 
 
-def segment_gif(segment: Segment, env_id: str | None, *, fps: float | None = None, height: int = 160) -> bytes:
+CLIP_CROP: dict[str, float] = {"Pendulum": 0.6}
+"""Share of the frame (around its centre) that clips of a task keep by default: Pendulum's renderer leaves most
+of the picture empty, so its clips zoom in on the pole."""
+
+
+def default_crop(env_id: str | None) -> float:
+    """The default ``crop`` of :func:`segment_gif` for ``env_id`` (1.0: the whole frame)."""
+    name = (env_id or "").split("/")[-1].split("-")[0]
+    return CLIP_CROP.get(name, 1.0)
+
+
+def segment_gif(
+    segment: Segment,
+    env_id: str | None,
+    *,
+    fps: float | None = None,
+    height: int = 160,
+    crop: float | None = None,
+) -> bytes:
     """An animated GIF of one segment: its stored ``frames``, or frames re-drawn from its observations.
 
-    Re-drawing (``envs.draw_frames``) lets label files and rollouts carry no pictures at all.
+    Re-drawing (``envs.draw_frames``) lets label files and rollouts carry no pictures at all. ``crop`` keeps
+    that share of each frame around its centre (default :func:`default_crop`), then scales it to ``height``.
     """
     from rlhf_lite import envs, plotting
 
+    crop = default_crop(env_id) if crop is None else float(crop)
+    if not 0.0 < crop <= 1.0:
+        raise ValueError(f"crop={crop!r} is out of range: expected a number in (0, 1]")
     frames = segment.frames
     if frames is None:
         if env_id is None:
             raise ValueError(f"segment {segment.uid!r} has no frames and env_id=None: pass env_id to re-draw it")
         with _DRAW_LOCK:
-            frames = envs.draw_frames(env_id, segment.observations, segment.actions, size=height)
+            frames = envs.draw_frames(env_id, segment.observations, segment.actions, size=int(round(height / crop)))
+    frames = np.asarray(frames)
+    if crop < 1.0:
+        h, w = frames.shape[1:3]
+        ch, cw = max(1, int(round(h * crop))), max(1, int(round(w * crop)))
+        top, left = (h - ch) // 2, (w - cw) // 2
+        frames = frames[:, top:top + ch, left:left + cw]
     fps = fps if fps is not None else (clip_fps(env_id) if env_id else 20.0)
-    return plotting.gif_bytes(np.asarray(frames), fps, height=height)
+    return plotting.gif_bytes(frames, fps, height=height)
 
 
 @dataclasses.dataclass

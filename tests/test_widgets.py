@@ -179,6 +179,11 @@ def test_segments_with_frames_are_shown_as_they_are(tmp_path, pairs):
     assert im.size == (30, 20) and im.n_frames == len(a)
     with pytest.raises(ValueError, match="env_id"):
         widgets.segment_gif(b, None)
+    cropped = Image.open(io.BytesIO(widgets.segment_gif(a, None, fps=10, height=10, crop=0.5)))
+    assert cropped.size == (15, 10), "the centre half of a 20 x 30 frame, scaled to 10 pixels high"
+    assert widgets.default_crop(ENV) < 1 and widgets.default_crop("CartPole-v1") == 1.0
+    with pytest.raises(ValueError, match="crop"):
+        widgets.segment_gif(a, None, crop=0)
 
 
 def test_label_blocks_only_off_the_main_thread(tmp_path, pairs):
