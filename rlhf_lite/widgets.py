@@ -17,6 +17,7 @@ API for a loop (any thread may call these)::
     labeler = WidgetLabeler(store, "Pendulum-v1", target=50, predictor=ensemble)
     display(labeler)                       # returns at once
     ids = labeler.submit_pairs(pairs)      # [(left_segment, right_segment), ...] -> pair ids; queued, shown in order
+    labeler.discard_pending()              # drop queued pairs not yet shown (e.g. clips of an outdated policy)
     records = labeler.wait_for_labels(5, timeout=30)   # >= 5 new answers (fewer on timeout), in click order
     answer = labeler.label(left, right)    # Labeler protocol; background threads only (blocks until clicked)
     labeler.on_label(fn)                   # fn(record) after every answer, on the thread that answered
@@ -407,6 +408,18 @@ class WidgetLabeler:
         return [p.id for p in new]
 
     ask = submit_pairs
+
+    def discard_pending(self) -> list[int]:
+        """Drop the queued pairs not yet on screen (e.g. clips of an outdated policy); returns their ids.
+
+        The pair on screen stays, so a person never has a clip pulled away mid-judgement. Thread-safe.
+        """
+        with self._lock:
+            dropped = [p.id for p in self._queue]
+            self._queue.clear()
+            self._refresh()
+            self._changed.notify_all()
+            return dropped
 
     def wait_for_labels(self, n: int = 1, timeout: float | None = None) -> list[Any]:
         """Block until at least ``n`` answers not yet returned are in, then return all of them (click order).

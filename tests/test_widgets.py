@@ -225,6 +225,16 @@ def test_a_loop_thread_submits_and_waits_while_the_person_clicks(tmp_path, pairs
     lab.close()
 
 
+def test_discard_pending_keeps_the_pair_on_screen(tmp_path, pairs):
+    lab = make(tmp_path)
+    lab.submit_pairs(pairs[:4])
+    assert lab.discard_pending() == [1, 2, 3]
+    assert lab.current_pair == 0 and lab.n_pending == 1
+    lab.buttons["left"].click()
+    assert lab.current_pair is None and "Waiting" in lab.status.value
+    assert lab.submit_pairs(pairs[4:5]) == [4] and lab.current_pair == 4
+
+
 def test_wait_for_labels_times_out_with_what_arrived(tmp_path, pairs):
     lab = make(tmp_path)
     lab.submit_pairs(pairs[:2])
