@@ -439,7 +439,8 @@ class BoatRace(gym.Env):
         if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
             raise ValueError(f"max_steps={max_steps!r} is not allowed: expected a whole number >= 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}")
+            raise ValueError(
+                f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}")
         self.track = _check_track(track)
         self.reward_kind = reward
         self.max_steps = int(max_steps)
@@ -617,7 +618,8 @@ class BoatRace(gym.Env):
                 for a in range(4):
                     new = self._move(rc, a)
                     ch2 = self._char(new)
-                    base = -w.step_penalty + (w.finish_bonus if ch2 == "F" else 0.0) - (w.sink_penalty if ch2 == "R" else 0.0)
+                    base = (0.0 - w.step_penalty + (w.finish_bonus if ch2 == "F" else 0.0)
+                            - (w.sink_penalty if ch2 == "R" else 0.0))
                     j = self._target_of.get(new)
                     for m2 in np.flatnonzero(respawn[m]):
                         prob = respawn[m, m2]
@@ -733,7 +735,8 @@ def _check_track(track: Sequence[str]) -> tuple[str, ...]:
         raise ValueError("track must have a finish line 'F'")
     n_targets = sum(row.count("T") for row in track)
     if n_targets > 8:
-        raise ValueError(f"track has {n_targets} targets: at most 8 are allowed (the observation holds 2**targets masks)")
+        raise ValueError(f"track has {n_targets} targets: at most 8 are allowed "
+                         "(the observation holds 2**targets patterns of standing buoys)")
     return track
 
 

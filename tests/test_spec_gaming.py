@@ -44,7 +44,8 @@ def races(env, policy, seeds=EVAL_SEEDS) -> list[dict]:
 # -- gymnasium API ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("patch", [dict(), dict(respawn=False, step_penalty=0.3, sink_penalty=10.0), dict(reward="intended")])
+@pytest.mark.parametrize(
+    "patch", [dict(), dict(respawn=False, step_penalty=0.3, sink_penalty=10.0), dict(reward="intended")])
 def test_boatrace_passes_gymnasium_checks(patch):
     env = gym.make("rlhf_lite/BoatRace-v0", render_mode="rgb_array", **patch)
     check_env(env.unwrapped, skip_render_check=False)
@@ -254,7 +255,7 @@ def test_q_learning_on_the_written_reward_learns_the_loop():
 
 
 def test_frames_show_the_whole_race_and_redraw_from_observations():
-    env, pol = optimal_policy(respawn=False)
+    _, pol = optimal_policy(respawn=False)
     env = envs.BoatRace(respawn=False, render_mode="rgb_array")
     frames, stats = envs.race_episode(env, pol, seed=0)
     assert frames.dtype == np.uint8 and frames.shape[0] == stats["steps"] + 1 and frames.shape[-1] == 3
