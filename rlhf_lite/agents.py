@@ -215,8 +215,12 @@ def _check_action_space(space: gym.Space) -> None:
 
 class PolicyNet(nn.Module):
     """Observation -> action distribution: Categorical logits for ``Discrete`` actions, a diagonal Gaussian
-    (state-independent ``log_std``) for ``Box`` actions; and, when ``critic=True``, a separate value network.
+    for ``Box`` actions; and, when ``critic=True``, a separate value network.
 
+    The Gaussian's spread is either one learned ``log_std`` per action dimension, or, with ``use_sde``,
+    *state-dependent exploration* (gSDE, Raffin et al. 2022): the noise is ``features(s) @ W`` with a random
+    matrix ``W`` that is redrawn only every few steps, so exploration is smooth in time (good for torque
+    control), and its variance ``(features(s)**2) @ exp(2 * log_std)`` depends on the state.
     All methods take flat observations ``[B, obs_dim]`` (float32, already one-hot/normalised).
     """
 
@@ -230,25 +234,37 @@ class PolicyNet(nn.Module):
         log_std_init: float,
         generator: torch.Generator,
         critic: bool = True,
+        use_sde: bool = False,
     ):
         super().__init__()
         _check_action_space(action_space)
         self.discrete = isinstance(action_space, spaces.Discrete)
+        self.use_sde = use_sde and not self.discrete
         self.act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         sizes = [_obs_dim(observation_space)] + [hidden_size] * num_layers
         self.actor = _mlp(sizes + [self.act_dim], activation, 0.01, generator)
         self.critic = _mlp(sizes + [1], activation, 1.0, generator) if critic else None
         if not self.discrete:
-            self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
+            shape = (hidden_size, self.act_dim) if self.use_sde else (self.act_dim,)
+            self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """``[B]`` state values."""
         return self.critic(obs).squeeze(-1)
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator, deterministic: bool = False):
-        """``(actions, log_probs [B])``: actions ``[B]`` (int64) or ``[B, act_dim]`` (float32, unclipped)."""
-        out = self.actor(obs)
+    def sample_sde_matrix(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """gSDE exploration matrices ``[batch, hidden, act_dim]``, entries ~ N(0, exp(log_std))."""
+        std = self.log_std.detach().exp()
+        return std * torch.randn((batch,) + tuple(std.shape), generator=generator)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator, deterministic: bool = False,
+               sde_matrix: torch.Tensor | None = None):
+        """``(actions, log_probs [B])``: actions ``[B]`` (int64) or ``[B, act_dim]`` (float32, unclipped).
+
+        ``sde_matrix [B, hidden, act_dim]`` (gSDE only) is the current exploration noise; a fresh one if None.
+        """
         if self.discrete:
+            out = self.actor(obs)
             logp_all = torch.log_softmax(out, dim=-1)
             if deterministic:
                 action = out.argmax(-1)
@@ -256,23 +272,41 @@ class PolicyNet(nn.Module):
                 u = torch.rand(out.shape, generator=generator).clamp_(1e-20, 1.0)
                 action = (logp_all - torch.log(-torch.log(u))).argmax(-1)
             return action, logp_all.gather(-1, action[:, None]).squeeze(-1)
-        std = self.log_std.exp()
-        action = out if deterministic else out + std * torch.randn(out.shape, generator=generator)
-        return action, self._gauss_logp(out, action)
+        mean, std, features = self._gaussian(obs)
+        if deterministic:
+            action = mean
+        elif self.use_sde:
+            if sde_matrix is None:
+                sde_matrix = self.sample_sde_matrix(len(obs), generator)
+            action = mean + torch.bmm(features[:, None, :], sde_matrix).squeeze(1)
+        else:
+            action = mean + std * torch.randn(mean.shape, generator=generator)
+        return action, self._gauss_logp(mean, std, action)
 
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log_probs [B], entropy [B])`` of given actions under the current policy (for the update)."""
-        out = self.actor(obs)
         if self.discrete:
-            logp_all = torch.log_softmax(out, dim=-1)
+            logp_all = torch.log_softmax(self.actor(obs), dim=-1)
             entropy = -(logp_all.exp() * logp_all).sum(-1)
             return logp_all.gather(-1, actions.long()[:, None]).squeeze(-1), entropy
-        entropy = (0.5 + 0.5 * LOG_2PI + self.log_std).sum().expand(out.shape[0])
-        return self._gauss_logp(out, actions), entropy
+        mean, std, _ = self._gaussian(obs)
+        entropy = (0.5 + 0.5 * LOG_2PI + torch.log(std)).sum(-1).expand(mean.shape[0])
+        return self._gauss_logp(mean, std, actions), entropy
 
-    def _gauss_logp(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        z = (action - mean) / self.log_std.exp()
-        return (-0.5 * z.pow(2) - self.log_std - 0.5 * LOG_2PI).sum(-1)
+    def _gaussian(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(mean [B, A], std [B, A] or [A], features [B, H] or None)`` of the action distribution."""
+        if not self.use_sde:
+            return self.actor(obs), self.log_std.exp(), None
+        features = self.actor[:-1](obs)
+        mean = self.actor[-1](features)
+        # the noise scale learns through log_std only, not by moving the features (gSDE's learn_features=False)
+        variance = features.detach().pow(2) @ (2 * self.log_std).exp()
+        return mean, torch.sqrt(variance + 1e-6), features.detach()
+
+    @staticmethod
+    def _gauss_logp(mean: torch.Tensor, std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        z = (action - mean) / std
+        return (-0.5 * z.pow(2) - torch.log(std) - 0.5 * LOG_2PI).sum(-1)
 
 
 class RunningMeanStd:
@@ -469,6 +503,8 @@ class PPOConfig(Config):
     num_layers: int = param(2, "hidden layers per network", low=1, high=8)
     activation: str = param("tanh", "hidden-layer nonlinearity", choices=("tanh", "relu"))
     log_std_init: float = param(0.0, "continuous actions: starting log standard deviation of the Gaussian", low=-10.0, high=5.0)
+    use_sde: bool = param(False, "continuous actions: state-dependent exploration (gSDE), smooth noise redrawn every sde_sample_freq steps", choices=(True, False))
+    sde_sample_freq: int = param(4, "gSDE: steps between redraws of the exploration noise (0 = once per rollout)", low=0, high=100_000)
     norm_obs: bool = param(False, "standardise observations with running mean/std (saved with the agent)", choices=(True, False))
     norm_reward: bool = param(False, "scale rewards by the running std of the discounted return", choices=(True, False))
 
@@ -494,8 +530,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         num_minibatches=1, ent_coef=0.0,
     ),
     "Pendulum-v1": dict(
-        num_envs=4, num_steps=1024, learning_rate=1e-3, gamma=0.9, gae_lambda=0.95, update_epochs=10,
-        num_minibatches=64, ent_coef=0.0, log_std_init=-0.5,
+        num_envs=4, num_steps=1024, learning_rate=1e-3, anneal_lr=False, gamma=0.9, gae_lambda=0.95,
+        update_epochs=10, num_minibatches=64, ent_coef=0.0, use_sde=True, sde_sample_freq=4, log_std_init=0.0,
     ),
 }
 """Per-task PPO settings, for :meth:`PPOConfig.for_env`."""
@@ -516,8 +552,11 @@ class PPOAgent:
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         c = self.config
-        self.net = PolicyNet(observation_space, action_space, c.hidden_size, c.num_layers, c.activation, c.log_std_init, self.generator)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=c.learning_rate, eps=1e-5)
+        self.net = PolicyNet(observation_space, action_space, c.hidden_size, c.num_layers, c.activation, c.log_std_init,
+                             self.generator, use_sde=c.use_sde)
+        # fused Adam: one kernel for all parameters instead of a dozen small ops each (most of an update's cost)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=c.learning_rate, eps=1e-5, fused=True)
+        self._params = list(self.net.parameters())
         self.obs_rms = RunningMeanStd((_obs_dim(observation_space),))
         self.ret_rms = RunningMeanStd(())
         self.env_steps = 0
@@ -621,7 +660,10 @@ class PPOAgent:
             finished_len: list[int] = []
             bootstrap = np.zeros((T, N), np.float32)  # gamma * V(real last obs) where an episode was cut off
             # ---- rollout: one batched network call per step for all N envs ----
+            sde_matrix = None
             for t in range(T):
+                if self.net.use_sde and (t == 0 or (c.sde_sample_freq > 0 and t % c.sde_sample_freq == 0)):
+                    sde_matrix = self.net.sample_sde_matrix(N, self.generator)
                 obs_buf[t] = self._obs
                 if c.norm_obs:
                     self.obs_rms.update(_flatten_obs(self.observation_space, self._obs))
@@ -629,7 +671,7 @@ class PPOAgent:
                 x_buf[t] = x
                 with torch.no_grad():
                     xt = torch.from_numpy(x)
-                    action, logp = self.net.sample(xt, self.generator)
+                    action, logp = self.net.sample(xt, self.generator, sde_matrix=sde_matrix)
                     value_buf[t] = self.net.value(xt).numpy()
                 raw = action.numpy()
                 raw_act_buf[t] = raw
@@ -732,7 +774,7 @@ class PPOAgent:
                 loss = pg_loss - c.ent_coef * ent + c.vf_coef * v_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.net.parameters(), c.max_grad_norm)
+                nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
                     approx_kl = float(((ratio - 1) - log_ratio).mean())

@@ -313,3 +313,31 @@ def test_ppo_act_and_policy_shapes():
     cont = agents.PPOAgent(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-0.5, 0.5, (2,)), agents.PPOConfig(), seed=0)
     a = cont.act(np.zeros((6, 3), np.float32))
     assert a.shape == (6, 2) and np.all(np.abs(a) <= 0.5)
+
+
+def test_gsde_noise_matches_the_log_prob_it_reports():
+    """gSDE actions are mean + features @ W; their spread must be the std that log-probabilities use."""
+    cfg = agents.PPOConfig(use_sde=True, log_std_init=-1.0)
+    agent = agents.PPOAgent(gym.spaces.Box(-5, 5, (3,)), gym.spaces.Box(-100, 100, (2,)), cfg, seed=0)
+    net, g = agent.net, torch.Generator().manual_seed(1)
+    obs = torch.tensor([[0.3, -0.2, 1.0]]).expand(20_000, 3)
+    with torch.no_grad():
+        actions, logp = net.sample(obs, g)
+        mean, std, _ = net._gaussian(obs[:1])
+        lp, _ = net.evaluate(obs[:5], actions[:5])
+    assert np.allclose(actions.std(0).numpy(), std[0].numpy(), rtol=0.05)
+    assert np.allclose(actions.mean(0).numpy(), mean[0].numpy(), atol=0.05 * float(std.max()))
+    assert torch.allclose(lp, logp[:5], atol=1e-5)
+    # the same matrix gives the same noise: smooth exploration between redraws
+    m = net.sample_sde_matrix(1, g)
+    with torch.no_grad():
+        a1, _ = net.sample(obs[:1], g, sde_matrix=m)
+        a2, _ = net.sample(obs[:1], g, sde_matrix=m)
+    assert torch.equal(a1, a2)
+
+
+def test_ppo_with_gsde_and_normalisation_smoke():
+    cfg = agents.PPOConfig(**TINY, use_sde=True, sde_sample_freq=4, norm_obs=True, norm_reward=True)
+    agent, history = agents.train_ppo("Pendulum-v1", cfg, seed=0, total_steps=64, progress=False)
+    assert len(history) == 2 and agent.obs_rms.count > 60
+    assert all(math.isfinite(v) for k, v in history[-1]["losses"].items() if k != "explained_variance")
