@@ -159,20 +159,14 @@ def default_crop(env_id: str | None) -> float:
     return CLIP_CROP.get(name, 1.0)
 
 
-def segment_gif(
-    segment: Segment,
-    env_id: str | None,
-    *,
-    fps: float | None = None,
-    height: int = 160,
-    crop: float | None = None,
-) -> bytes:
-    """An animated GIF of one segment: its stored ``frames``, or frames re-drawn from its observations.
+def segment_frames(segment: Segment, env_id: str | None, *, height: int = 160, crop: float | None = None) -> np.ndarray:
+    """The pictures ``[L, H, W, 3]`` uint8 of a clip: its stored ``frames``, or frames re-drawn from its observations.
 
     Re-drawing (``envs.draw_frames``) lets label files and rollouts carry no pictures at all. ``crop`` keeps
-    that share of each frame around its centre (default :func:`default_crop`), then scales it to ``height``.
+    that share of each frame around its centre (default :func:`default_crop`); frames are about ``height``
+    pixels high (exactly, when re-drawn).
     """
-    from rlhf_lite import envs, plotting
+    from rlhf_lite import envs
 
     crop = default_crop(env_id) if crop is None else float(crop)
     if not 0.0 < crop <= 1.0:
@@ -189,6 +183,21 @@ def segment_gif(
         ch, cw = max(1, int(round(h * crop))), max(1, int(round(w * crop)))
         top, left = (h - ch) // 2, (w - cw) // 2
         frames = frames[:, top:top + ch, left:left + cw]
+    return frames
+
+
+def segment_gif(
+    segment: Segment,
+    env_id: str | None,
+    *,
+    fps: float | None = None,
+    height: int = 160,
+    crop: float | None = None,
+) -> bytes:
+    """An animated GIF of one segment (:func:`segment_frames`), ``height`` pixels high, playing in real time."""
+    from rlhf_lite import plotting
+
+    frames = segment_frames(segment, env_id, height=height, crop=crop)
     fps = fps if fps is not None else (clip_fps(env_id) if env_id else 20.0)
     return plotting.gif_bytes(frames, fps, height=height)
 
