@@ -6,9 +6,10 @@ segment returns on held-out segments, and training seconds.
 
     python benchmarks/reward_model.py --seed 0
 
-Segment source: 200-step Pendulum-v1 episodes (gymnasium's random initial states), half driven by a scripted
+Segment source (``--source mixed``, the default): 200-step Pendulum-v1 episodes (gymnasium's random initial states), half driven by a scripted
 energy-pumping swing-up + PD balance controller whose actions are replaced by random torques with a
 per-episode probability in [0, 1] (so clips range from balancing upright to flailing), half by random torques.
+``--source random`` uses random torques only (harder: clips differ less).
 Training pairs come from one pool of episodes, evaluation pairs/segments from a disjoint pool (other seeds).
 """
 
@@ -50,12 +51,20 @@ def swing_up_policy(rng: np.random.Generator, random_prob: float):
     return act
 
 
-def make_segments(n_episodes: int, segment_length: int, seed: int, per_episode: int) -> list[rollouts.Segment]:
+SOURCES = {
+    "mixed": "Pendulum-v1 200-step episodes from random initial states; half a scripted swing-up+PD controller with "
+             "per-episode random-action probability U(0,1), half uniform random torques",
+    "random": "Pendulum-v1 200-step episodes from random initial states, uniform random torques only",
+}
+
+
+def make_segments(n_episodes: int, segment_length: int, seed: int, per_episode: int, source: str = "mixed") -> list[rollouts.Segment]:
     rng = np.random.default_rng(seed)
     env = envs.make_env(ENV_ID, seed=seed, horizon=HORIZON)
     trajs = []
     for ep in range(n_episodes):
-        policy = None if ep % 2 else swing_up_policy(rng, float(rng.uniform(0.0, 1.0)))
+        scripted = source == "mixed" and ep % 2 == 0
+        policy = swing_up_policy(rng, float(rng.uniform(0.0, 1.0))) if scripted else None
         trajs.append(rollouts.rollout(env, policy, seed=int(rng.integers(2**31))))
     segs = []
     for _ in range(per_episode):
@@ -77,6 +86,7 @@ def main() -> None:
     ap.add_argument("--labels", type=str, default="25,50,100,200,400")
     ap.add_argument("--noise", type=float, default=0.0, help="oracle's chance of a random answer")
     ap.add_argument("--modes", type=str, default="random,active")
+    ap.add_argument("--source", choices=sorted(SOURCES), default="mixed", help="where the segments come from")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t_start = time.perf_counter()
@@ -88,9 +98,10 @@ def main() -> None:
     if fast:
         cfg = cfg.replace(epochs=5.0, min_updates=20)
 
-    pool = make_segments(40 if not fast else 8, args.segment_length, seed=1000 + args.seed, per_episode=8)
-    held = make_segments(20 if not fast else 6, args.segment_length, seed=2000 + args.seed, per_episode=4)
-    eval_pairs = preferences.random_pairs(held, 1000, np.random.default_rng(3000 + args.seed))
+    pool = make_segments(40 if not fast else 8, args.segment_length, seed=1000 + args.seed, per_episode=8, source=args.source)
+    held = make_segments(20 if not fast else 6, args.segment_length, seed=2000 + args.seed, per_episode=4, source=args.source)
+    n_eval = min(1000, len(held) * (len(held) - 1) // 2)
+    eval_pairs = preferences.random_pairs(held, n_eval, np.random.default_rng(3000 + args.seed))
     el, er = [a for a, _ in eval_pairs], [b for _, b in eval_pairs]
     ey = true_targets(el, er)
     gap = np.abs(np.array([a.true_return - b.true_return for a, b in eval_pairs]))
@@ -109,7 +120,7 @@ def main() -> None:
         ens = rm.RewardEnsemble(obs_space, act_space, cfg, seed=args.seed)
         pairs: list = []
         answers: list[str] = []
-        total_fit = 0.0
+        total_fit = total_cpu = 0.0
         rows = []
         for target in checkpoints:
             # grow the label set to `target` in two batches (active: chosen by the ensemble fitted so far)
@@ -125,11 +136,13 @@ def main() -> None:
                 answers += [oracle.label(a, b) for a, b in new]
                 m = ens.fit([a for a, _ in pairs], [b for _, b in pairs], answers, rng=rng, warm_start=True)
                 total_fit += m["seconds"]
+                total_cpu += m["cpu_seconds"]
             ev = ens.evaluate(el, er, ey)
             ev_close = ens.evaluate([el[i] for i in close], [er[i] for i in close], ey[close])
             rho = rm.spearman(ens.predicted_returns(held), true_returns)
             rows.append({"labels": target, "accuracy": round(ev["accuracy"], 4), "accuracy_close_pairs": round(ev_close["accuracy"], 4),
                          "spearman": round(rho, 4), "fit_s": round(m["seconds"], 3), "total_fit_s": round(total_fit, 3),
+                         "fit_cpu_s": round(m["cpu_seconds"], 3), "total_fit_cpu_s": round(total_cpu, 3),
                          "val_accuracy": None if np.isnan(m["val_accuracy"]) else round(m["val_accuracy"], 4)})
         results[mode] = rows
 
@@ -140,8 +153,7 @@ def main() -> None:
         "seed": args.seed,
         "fast_mode": fast,
         "segment_length": args.segment_length,
-        "segment_source": "Pendulum-v1 200-step episodes from random initial states; half a scripted swing-up+PD "
-                          "controller with per-episode random-action probability U(0,1), half uniform random torques",
+        "segment_source": SOURCES[args.source],
         "train_pool_segments": len(pool),
         "heldout_segments": len(held),
         "heldout_pairs": int(len(ey)),
@@ -153,6 +165,8 @@ def main() -> None:
         "target_at_100": {"accuracy": 0.85, "spearman": 0.9, "met": {m: (r is not None and r["accuracy"] >= 0.85 and r["spearman"] >= 0.9) for m, r in at100.items()}},
         "wall_s": round(time.perf_counter() - t_start, 2),
         "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "timing_note": "fit_s = wall seconds of the fit at that label count (after 2 batches of new labels), total_fit_s = all fits so far; *_cpu_s = process CPU seconds (less sensitive to other load on the machine)",
         "python": platform.python_version(),
     }
     print(json.dumps(out))

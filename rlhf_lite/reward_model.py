@@ -539,6 +539,11 @@ class RewardEnsemble:
         ens.load_state_dict(state)
         return ens
 
+    def copy(self) -> "RewardEnsemble":
+        """An independent copy (weights, normalisation, random streams, history): e.g. a frozen predictor for
+        the labeling widget while the original keeps training."""
+        return type(self).from_state_dict(self.state_dict())
+
     def __repr__(self) -> str:
         c = self.config
         return (f"RewardEnsemble({c.ensemble_size} x MLP[{self.in_dim} -> {c.num_layers} x {c.hidden_size} -> 1], "

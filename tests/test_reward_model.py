@@ -322,7 +322,7 @@ def test_discrete_actions_are_one_hot():
 
 
 def test_save_load_round_trip(tmp_path, trained, pendulum):
-    ens, pool = trained[0], pendulum[2]
+    ens, pool = trained[0].copy(), pendulum[2]  # a copy: this test trains it further
     path = tmp_path / "rm.pt"
     ens.save(str(path))
     raw = torch.load(path, weights_only=True)  # no pickled code needed to read it
@@ -332,6 +332,9 @@ def test_save_load_round_trip(tmp_path, trained, pendulum):
     np.testing.assert_array_equal(back.reward(obs, act), ens.reward(obs, act))
     np.testing.assert_array_equal(back.segment_returns(pool[:4]), ens.segment_returns(pool[:4]))
     assert back.config == ens.config and back.history == ens.history
+    twin = ens.copy()  # an independent copy: same predictions, its own weights
+    np.testing.assert_array_equal(twin.reward(obs, act), ens.reward(obs, act))
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(twin.net.parameters(), ens.net.parameters()))
     # random streams are restored too: continuing after a reload repeats continuing without one
     left, right, y = oracle_pairs(pool, 10, np.random.default_rng(9))
     small = dict(min_updates=3, epochs=1.0)
