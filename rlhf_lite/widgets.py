@@ -91,9 +91,6 @@ ANSWER_BUTTONS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 ANSWER_WORDS = {"left": "left is better", "right": "right is better", "equal": "equally good", "cant_tell": "can't tell"}
 
-# draw_frames renders through one shared env per task: serialise drawing so a prefetch thread and a
-# click on the main thread never move the same renderer at once.
-_DRAW_LOCK = threading.Lock()
 _FPS_CACHE: dict[str, float] = {}
 
 
@@ -175,8 +172,7 @@ def segment_frames(segment: Segment, env_id: str | None, *, height: int = 160, c
     if frames is None:
         if env_id is None:
             raise ValueError(f"segment {segment.uid!r} has no frames and env_id=None: pass env_id to re-draw it")
-        with _DRAW_LOCK:
-            frames = envs.draw_frames(env_id, segment.observations, segment.actions, size=int(round(height / crop)))
+        frames = envs.draw_frames(env_id, segment.observations, segment.actions, size=int(round(height / crop)))
     frames = np.asarray(frames)
     if crop < 1.0:
         h, w = frames.shape[1:3]
