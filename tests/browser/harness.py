@@ -19,8 +19,8 @@ def labeling_notebook(path: Path, *, n_pairs: int, store: str = "runs/browser_la
                       training: bool = False) -> Path:
     """Write a notebook that shows a ``WidgetLabeler`` with ``n_pairs`` pairs of random-policy clips queued.
 
-    With ``training=True`` two more cells follow: cell 3 starts PPO training in a background thread
-    (:func:`training_cell_source`), cell 4 stops it and prints what it did as one JSON line. Run them one at a
+    With ``training=True`` two more cells follow: cell 3 starts an RLHF loop (oracle-labeled) in a background
+    thread (:func:`training_cell_source`), cell 4 stops it and prints what it did as one JSON line. Run them one at a
     time (``Lab.run_cell``), not with Run All.
     """
     setup = f"""\
@@ -54,41 +54,73 @@ display(labeler)"""
 
 
 def training_cell_source(env_id: str = "Pendulum-v1", seed: int = 0) -> str:
-    """Kernel code that starts PPO training in a background thread (the way an RLHF loop trains while a person
-    labels) and keeps going until ``stop_training.set()``; ``train_info`` counts iterations and env steps."""
+    """Kernel code that starts an RLHF loop in a background thread, labeled by the oracle (so it never waits
+    for the person): PPO rounds on the learned reward, pair selection and reward refits, the CPU load a
+    person labels against. It runs until ``bg.stop()``; the cell returns once training is under way."""
     return f"""\
-from rlhf_lite import agents
-stop_training = threading.Event()
-train_info = {{"iterations": 0, "env_steps": 0, "error": None}}
-
-def _on_iteration(info):
-    train_info["iterations"] = info["iteration"]
-    train_info["env_steps"] = info["env_steps"]
-    return stop_training.is_set()
-
-def _train():
-    try:
-        agents.train_ppo({env_id!r}, seed={seed}, total_steps=10_000_000, callback=_on_iteration, progress=False)
-    except Exception as exc:
-        train_info["error"] = repr(exc)
-
 import torch
+from rlhf_lite import labelers, loop
 torch.set_num_threads(1)  # as the lessons do: one core trains, the other serves the widgets
-trainer = threading.Thread(target=_train, name="ppo-while-labeling", daemon=True)
-trainer.start()
+bg = loop.RLHFLoop(loop.RLHFConfig(env_id={env_id!r}, total_steps=100_000_000, label_budget=2_000,
+                                   initial_fraction=0.01, queries_per_round=3),
+                   labelers.OracleLabeler(noise_prob=0.1, rng={seed}), seed={seed})
+bg.start()
 t0 = time.monotonic()
-while train_info["iterations"] < 1 and trainer.is_alive() and time.monotonic() - t0 < 120:
-    time.sleep(0.05)  # training is under way before the first timed click
-assert train_info["iterations"] >= 1, train_info
-train_before = dict(train_info)
-print("training in the background:", train_before)"""
+while not bg.history and bg.running and time.monotonic() - t0 < 120:
+    time.sleep(0.05)  # the random-policy round is done: PPO on the learned reward is under way
+assert bg.running and bg.error is None, bg.error
+train_before = {{"rounds": len(bg.history), "env_steps": bg.env_steps, "labels": len(bg.records)}}
+print("RLHF loop training in the background:", train_before)"""
 
 
 STOP_TRAINING = """\
 import json
-during = {"iterations": train_info["iterations"] - train_before["iterations"],
-          "env_steps": train_info["env_steps"] - train_before["env_steps"]}
-stop_training.set()
-trainer.join(timeout=60)
-print(json.dumps({"training_during": during, "error": train_info["error"], "labels": labeler.n_labels,
-                  "labeler_errors": labeler.errors}))"""
+during = {"rounds": len(bg.history) - train_before["rounds"], "env_steps": bg.env_steps - train_before["env_steps"],
+          "oracle_labels": len(bg.records) - train_before["labels"]}
+running = bg.running
+bg.stop()
+print(json.dumps({"training_during": during, "still_running": running,
+                  "error": None if bg.error is None else repr(bg.error),
+                  "labels": labeler.n_labels, "labeler_errors": labeler.errors}))"""
+
+
+LOOP_CONFIG = dict(env_id="Pendulum-v1", horizon=200, total_steps=1600 + 3 * 2048, steps_per_round=2048,
+                   label_budget=8, initial_fraction=0.25, queries_per_round=2, segment_length=25,
+                   segments_per_round=16, ensemble_size=2, eval_episodes=1)
+"""A tiny RLHF run: 2 labels before training, then 2 after each of 3 PPO rounds of 2048 steps."""
+
+
+def loop_notebook(path: Path, *, store: str = "runs/loop_labels.jsonl", seed: int = 0) -> Path:
+    """Write a notebook whose cell 1 starts an ``RLHFLoop`` in a background thread, asking a ``WidgetLabeler``
+    (the browser) for every label, with a ``Dashboard`` as its callback. Cell 2 prints the loop's state as one
+    JSON line; cell 3 stops it. Run them one at a time (``Lab.run_cell``)."""
+    setup = f"""\
+import os
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+import json
+import torch
+from IPython.display import display
+from rlhf_lite import dashboard, loop, widgets
+
+torch.set_num_threads(1)
+config = loop.RLHFConfig(**{LOOP_CONFIG!r})
+print(config)"""
+    start = f"""\
+labeler = widgets.WidgetLabeler({store!r}, config.env_id, name={LABELER_NAME!r}, target=config.label_budget)
+assert not labeler.headless, labeler.headless_reason
+dash = dashboard.Dashboard("RLHF from browser clicks")
+run = loop.RLHFLoop(config, labeler, seed={seed})
+display(labeler)
+display(dash)
+run.start(callback=dash)
+print("schedule", run.schedule)"""
+    state = """\
+print(json.dumps({"running": run.running, "error": None if run.error is None else repr(run.error),
+                  "asked": run.asked, "history": run.history, "labeler_errors": labeler.errors}))"""
+    stop = "run.stop()\nprint('stopped; rounds', len(run.history))"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (setup, start, state, stop)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

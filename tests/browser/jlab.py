@@ -521,3 +521,22 @@ class Lab:
         self._wait_started()
         self.wait_kernel_idle(timeout=timeout)
         return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+
+
+def assert_clips_play_side_by_side(lab: Lab, samples: int = 6, interval: float = 0.2) -> None:
+    """The labeler's two clips are on screen, left of each other at the same height, and both play: several
+    different pictures in ``samples`` screenshots taken ``interval`` seconds apart (a frozen clip gives one)."""
+    root = lab.labeler()
+    root.locator(".rlhf-clip-left").scroll_into_view_if_needed()
+    left = root.locator(".rlhf-clip-left").bounding_box()
+    right = root.locator(".rlhf-clip-right").bounding_box()
+    assert left and right, "a clip is not on screen"
+    assert left["width"] > 50 and left["height"] > 50, f"left clip too small: {left}"
+    assert right["width"] > 50 and right["height"] > 50, f"right clip too small: {right}"
+    assert left["x"] + left["width"] <= right["x"], f"left clip {left} is not left of the right clip {right}"
+    overlap = min(left["y"] + left["height"], right["y"] + right["height"]) - max(left["y"], right["y"])
+    assert overlap > 0.8 * min(left["height"], right["height"]), f"clips not side by side: {left} {right}"
+    assert right["x"] + right["width"] <= lab.page.viewport_size["width"], "the right clip runs off the screen"
+    for side in ("rlhf-clip-left", "rlhf-clip-right"):
+        shots = lab.clip_fingerprints(side, samples=samples, interval=interval)
+        assert len(set(shots)) >= 3, f"{side} does not play: {len(set(shots))} distinct pictures in {samples} screenshots"

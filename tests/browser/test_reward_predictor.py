@@ -1,4 +1,4 @@
-"""03_reward_predictor in a real browser: label ten pairs by clicking (every answer kind and one undo), find
+"""03_reward_predictor in a real browser: the two clips play side by side; label ten pairs by clicking (every answer kind and one undo), find
 exactly those answers on disk in order, then restart the kernel, run all again and see the store resume.
 
 The server runs kernels with ``RLHF_LITE_FAST=1`` (small budgets) and ``RLHF_LITE_HEADLESS=0`` (the widget
@@ -11,6 +11,7 @@ import json
 import re
 
 from conftest import require_notebook
+from jlab import assert_clips_play_side_by_side
 
 NOTEBOOK = "03_reward_predictor.ipynb"
 STORE = "runs/03_reward_predictor/my_labels.jsonl"  # where the notebook keeps the reader's labels
@@ -41,6 +42,8 @@ def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
     assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
     assert counter_value(lab.text("rlhf-counter")) == 0
     path = lab.server.notebook_dir / STORE
+    lab.wait_pair(timeout=60)
+    assert_clips_play_side_by_side(lab)
 
     shown = []  # (pair id on screen, what was clicked)
     for i, click in enumerate(CLICKS):
