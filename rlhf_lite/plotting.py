@@ -82,8 +82,9 @@ class LiveCurve:
     ``callback(info)`` with ``info[x_key]`` and ``info[returns_key]``: the returns of episodes that finished
     since the last call, or one return; for :func:`rlhf_lite.agents.q_learning` use ``x_key="episode",
     returns_key="return"``). In a notebook the figure appears once and is replaced through a display
-    handle, at most every ``min_interval`` seconds, because drawing a PNG costs tens of milliseconds that
-    training would otherwise spend learning. Call :meth:`close` (or use ``with LiveCurve(...) as curve:``)
+    handle. Drawing a PNG costs tens of milliseconds that training would otherwise spend learning, so it
+    redraws at most every ``min_interval`` seconds and spends at most about ``1 / (1 + draw_every)`` of the
+    time drawing (on a busy machine drawing is slow, so it redraws less often). Call :meth:`close` (or use ``with LiveCurve(...) as curve:``)
     to draw the final picture. Outside IPython it only records.
 
     ``stop_at``: return True (stop training) once the mean of the last ``smooth`` returns reaches it.
@@ -99,24 +100,26 @@ class LiveCurve:
         target: float | None = None,
         stop_at: float | None = None,
         min_interval: float = 1.0,
+        draw_every: float = 5.0,
         x_key: str = "env_steps",
         returns_key: str = "episode_returns",
     ):
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
         self.smooth, self.target, self.stop_at = smooth, target, stop_at
-        self.min_interval, self.x_key, self.returns_key = min_interval, x_key, returns_key
+        self.min_interval, self.draw_every = min_interval, draw_every
+        self.x_key, self.returns_key = x_key, returns_key
         self.x: list[float] = []
         self.returns: list[float] = []
         self.redraws = 0
         self._handle = None
-        self._last_draw = -np.inf
+        self._next_draw = -np.inf
 
     def __call__(self, info: dict) -> bool:
         x = float(info[self.x_key])
         for r in np.atleast_1d(np.asarray(info.get(self.returns_key, []), dtype=np.float64)):
             self.x.append(x)
             self.returns.append(float(r))
-        if time.monotonic() - self._last_draw >= self.min_interval:
+        if time.monotonic() >= self._next_draw:
             self.draw()
         return self.stop_at is not None and self.mean_return >= self.stop_at
 
@@ -142,17 +145,18 @@ class LiveCurve:
 
     def draw(self) -> None:
         """Show the curve, replacing the previous picture (no-op outside IPython)."""
-        self._last_draw = time.monotonic()
-        if not _in_ipython():
-            return
-        from IPython.display import display
+        start = time.monotonic()
+        if _in_ipython():
+            from IPython.display import display
 
-        fig = self.figure()
-        if self._handle is None:
-            self._handle = display(fig, display_id=True)
-        else:
-            self._handle.update(fig)
-        self.redraws += 1
+            fig = self.figure()
+            if self._handle is None:
+                self._handle = display(fig, display_id=True)
+            else:
+                self._handle.update(fig)
+            self.redraws += 1
+        now = time.monotonic()
+        self._next_draw = now + max(self.min_interval, self.draw_every * (now - start))
 
     def close(self) -> None:
         """Draw the final curve."""
@@ -178,25 +182,37 @@ def _in_ipython() -> bool:
 # --------------------------------------------------------------------------------------------------------
 
 
-def gif_bytes(frames: np.ndarray, fps: float = 30, *, height: int | None = 160, max_frames: int = 300) -> bytes:
+def gif_bytes(
+    frames: np.ndarray,
+    fps: float = 30,
+    *,
+    height: int | None = 160,
+    max_frames: int = 300,
+    total_frames: int | None = None,
+) -> bytes:
     """Encode frames ``[T, H, W, 3]`` uint8 as a looping animated GIF.
 
     ``height`` scales frames (smaller clips load faster); clips longer than ``max_frames`` keep every k-th
-    frame and play faster by the same factor, so the clip still shows the whole episode in real time.
+    frame and show each k times as long, so the clip still plays in real time. ``total_frames`` (>= T) holds
+    the last frame for the missing time, so clips of different lengths loop together.
     """
     from PIL import Image
 
     frames = _check_frames(frames)
-    step = max(1, int(np.ceil(len(frames) / max_frames)))
-    frames = frames[::step]
     if fps <= 0:
         raise ValueError(f"fps={fps!r} is out of range: expected a number > 0")
-    # GIF delays are whole centiseconds; browsers treat < 20 ms as 100 ms, so never go below 20.
+    total = len(frames) if total_frames is None else total_frames
+    if total < len(frames):
+        raise ValueError(f"total_frames={total_frames!r} is shorter than the clip: expected at least {len(frames)}")
+    step = max(1, int(np.ceil(len(frames) / max_frames)))
+    kept = frames[::step]
+    # GIF delays are whole centiseconds; browsers treat delays under 20 ms as 100 ms, so never go below 20.
     duration = max(20, int(round(100 * step / fps)) * 10)
-    images = [Image.fromarray(f) for f in frames]
-    if height is not None and images[0].height != height:
-        width = max(1, round(images[0].width * height / images[0].height))
-        images = [im.resize((width, height), Image.BOX) for im in images]
+    durations = [duration] * len(kept)
+    if total > len(kept) * step:
+        durations[-1] += int(round(100 * (total - len(kept) * step) / fps)) * 10
+    # Scale each frame as it is converted, so full-size copies of the whole clip never pile up in memory.
+    images = [_scaled(Image.fromarray(f), height) for f in kept]
     # One palette for the whole clip, taken from a few frames spread over it: encoding then skips per-frame
     # colour search (several times faster) and colours do not flicker between frames.
     picks = np.linspace(0, len(images) - 1, min(8, len(images))).round().astype(int)
@@ -204,8 +220,16 @@ def gif_bytes(frames: np.ndarray, fps: float = 30, *, height: int | None = 160, 
     palette = montage.quantize(colors=255)
     images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buf.getvalue()
+
+
+def _scaled(image, height: int | None):
+    if height is None or image.height == height:
+        return image
+    from PIL import Image
+
+    return image.resize((max(1, round(image.width * height / image.height)), height), Image.BOX)
 
 
 def png_bytes(frame: np.ndarray) -> bytes:
@@ -244,8 +268,8 @@ def side_by_side(
 ):
     """Two clips next to each other, same length, for comparing behaviour, as ``IPython.display.HTML``.
 
-    The shorter clip is padded with its last frame (an episode that ended early stays still), so both loop
-    together.
+    The shorter clip holds its last frame for the missing time (an episode that ended early stays still),
+    so both loop together.
     """
     from IPython.display import HTML
 
@@ -253,8 +277,7 @@ def side_by_side(
     if len(titles) != 2:
         raise ValueError(f"titles={titles!r} must name the two clips: expected two strings")
     n = max(len(a), len(b))
-    a, b = _pad(a, n), _pad(b, n)
-    figures = "".join(_figure_html(f, fps, t, height) for f, t in zip((a, b), titles))
+    figures = "".join(_figure_html(f, fps, t, height, total_frames=n) for f, t in zip((a, b), titles))
     return HTML(f'<div class="rlhf-side-by-side" style="display:flex;gap:16px;align-items:flex-start">{figures}</div>')
 
 
@@ -269,19 +292,15 @@ def episode_frames(env: Any, policy: Any = None, *, seed: int | None = None, max
 
     trajectory = rollouts.rollout(env, policy, seed=seed, max_steps=max_steps, render=True)
     frames = np.concatenate([trajectory.frames, np.asarray(env.render(), np.uint8)[None]])
+    trajectory.frames = frames[:-1]  # a view: one copy of the pictures in memory, not two
     return frames, trajectory
 
 
-def _figure_html(frames: np.ndarray, fps: float, title: str | None, height: int | None) -> str:
-    data = base64.b64encode(gif_bytes(frames, fps, height=height)).decode("ascii")
+def _figure_html(frames: np.ndarray, fps: float, title: str | None, height: int | None,
+                 total_frames: int | None = None) -> str:
+    data = base64.b64encode(gif_bytes(frames, fps, height=height, total_frames=total_frames)).decode("ascii")
     caption = f'<figcaption style="text-align:center">{html.escape(title)}</figcaption>' if title else ""
     return f'<figure class="rlhf-clip" style="margin:0"><img src="data:image/gif;base64,{data}"/>{caption}</figure>'
-
-
-def _pad(frames: np.ndarray, n: int) -> np.ndarray:
-    if len(frames) >= n:
-        return frames
-    return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Plotting: curves have words on their axes, clips are real animated GIFs, LiveCurve records and stops."""
 
+import base64
 import io
+import re
 
 import matplotlib
 
@@ -71,9 +73,27 @@ def test_bad_frames_are_refused(bad, match):
         plotting.gif_bytes(bad)
 
 
-def test_side_by_side_pads_shorter_clip_and_captions_both():
+def _gif_ms(data: bytes) -> list[int]:
+    im = Image.open(io.BytesIO(data))
+    out = []
+    for k in range(im.n_frames):
+        im.seek(k)
+        out.append(im.info["duration"])
+    return out
+
+
+def test_total_frames_holds_the_last_frame():
+    durations = _gif_ms(plotting.gif_bytes(_frames(t=4), fps=10, height=None, total_frames=9))
+    assert durations == [100, 100, 100, 600]
+    with pytest.raises(ValueError, match="total_frames"):
+        plotting.gif_bytes(_frames(t=4), total_frames=3)
+
+
+def test_side_by_side_clips_loop_together_with_captions():
     html = plotting.side_by_side(_frames(t=4), _frames(t=9), titles=("random", "trained <PPO>"), fps=10).data
-    assert html.count("data:image/gif;base64,") == 2
+    gifs = [base64.b64decode(m) for m in re.findall(r"base64,([^\"]+)", html)]
+    assert len(gifs) == 2
+    assert sum(_gif_ms(gifs[0])) == sum(_gif_ms(gifs[1])) == 900
     assert "random" in html and "trained &lt;PPO&gt;" in html
     assert "display:flex" in html
 
