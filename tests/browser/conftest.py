@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from jlab import CHROMIUM, NOTEBOOKS, Lab, LabServer, chromium_available, launch_chromium  # noqa: E402
+from jlab import CHROMIUM, Lab, LabServer, chromium_available, launch_chromium  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 _NOT_RUN: list[str] = []  # reasons the suite could not run, for the loud terminal summary
@@ -47,14 +47,6 @@ def require_browser() -> None:
     if os.environ.get("CI"):
         pytest.fail("CI is set and the browser suite cannot run: " + reason, pytrace=False)
     pytest.skip("!!! BROWSER SUITE SKIPPED !!! " + reason)
-
-
-def require_notebook(name: str) -> Path:
-    """Skip while ``notebooks/<name>`` has not been written yet; once it exists the test runs."""
-    path = NOTEBOOKS / name
-    if not path.exists():
-        pytest.skip(f"notebooks/{name} does not exist yet (the test runs as soon as it lands)")
-    return path
 
 
 def pytest_collection_modifyitems(config, items):

@@ -61,6 +61,16 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+def require_notebook(name: str) -> Path:
+    """In a test: skip while ``notebooks/<name>`` has not been written yet; once it exists the test runs."""
+    import pytest
+
+    path = NOTEBOOKS / name
+    if not path.exists():
+        pytest.skip(f"notebooks/{name} does not exist yet (the test runs as soon as it lands)")
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

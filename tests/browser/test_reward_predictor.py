@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import require_notebook
-from jlab import assert_clips_play_side_by_side
+from jlab import assert_clips_play_side_by_side, require_notebook
 
 NOTEBOOK = "03_reward_predictor.ipynb"
 STORE = "runs/03_reward_predictor/my_labels.jsonl"  # where the notebook keeps the reader's labels

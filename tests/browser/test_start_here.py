@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import require_notebook
+from jlab import require_notebook
 
 NOTEBOOK = "00_start_here.ipynb"
 
