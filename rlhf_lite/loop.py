@@ -108,17 +108,19 @@ def label_schedule(config: RLHFConfig, rounds: int) -> list[int]:
     """Labels to ask before training (entry 0) and after each of ``rounds`` rounds: ``[rounds + 1]``, sum = budget.
 
     At least one label comes before training (so the first reward is not a random network); after that
-    ``queries_per_round`` per round, raised if the rounds would run out before the budget does.
+    ``queries_per_round`` per round, raised if the rounds would run out before the budget does. The last
+    round asks nothing: no training would follow to use the answers.
     """
     budget = config.label_budget
     first = min(budget, max(1, round(budget * config.initial_fraction)))
     rest = budget - first
-    per = max(config.queries_per_round, math.ceil(rest / rounds)) if rounds else 0
+    useful = max(0, rounds - 1)
+    per = max(config.queries_per_round, math.ceil(rest / useful)) if useful else 0
     schedule = [first]
     for _ in range(rounds):
         schedule.append(min(per, rest))
         rest -= schedule[-1]
-    schedule[0] += rest  # no rounds at all: everything before training
+    schedule[0] += rest  # one round or none: everything before training
     return schedule
 
 
@@ -287,12 +289,14 @@ class RLHFLoop:
 
     def _ask(self, pairs: list[tuple[Segment, Segment]], k: int) -> list[preferences.PreferenceRecord]:
         """Get answers: at once from an oracle or replay; a widget gets the pairs queued and answers later."""
-        self.asked += len(pairs)
+        asked_before, self.asked = self.asked, self.asked + len(pairs)
         meta = {"round": k, "selection": self.config.selection if self.reward.num_fits else "random"}
         if _is_widget(self.labeler):
             if pairs:
                 self.labeler.submit_pairs(pairs, meta=meta)
-            return self._collect_widget_answers(wait=k == 0)
+            # The person answers this round's pairs while PPO trains the next round; the loop waits only
+            # when it would get more than one round ahead (and, before training, for the first labels).
+            return self._collect_widget_answers(need=self.asked if k == 0 else asked_before)
         new = []
         for left, right in pairs:
             t0 = time.perf_counter()
@@ -311,15 +315,14 @@ class RLHFLoop:
         self.records.extend(new)
         return new
 
-    def _collect_widget_answers(self, wait: bool) -> list[preferences.PreferenceRecord]:
-        """Answers the person gave since the last call; before training (``wait``) wait for all asked ones."""
-        new = []
-        while True:
-            new += self.labeler.wait_for_labels(0)
-            if not wait or len(self.records) + len(new) >= self.asked or self._stop.is_set():
-                break
-            new += self.labeler.wait_for_labels(1, timeout=0.2)
+    def _collect_widget_answers(self, need: int) -> list[preferences.PreferenceRecord]:
+        """Answers the person gave since the last call, waiting until ``need`` answers count in all."""
+        new = self.labeler.wait_for_labels(0)
         self.records.extend(new)
+        while len(self.live_records()) < need and not self._stop.is_set():
+            more = self.labeler.wait_for_labels(1, timeout=0.2)
+            self.records.extend(more)
+            new += more
         return new
 
     def live_records(self) -> list[preferences.PreferenceRecord]:
@@ -439,6 +442,26 @@ class RLHFLoop:
         loop.history = state["history"]
         loop.records = [preferences.PreferenceRecord.from_dict(r) for r in state["records"]]
         return loop
+
+
+# ============================================================================================================
+# A behaviour that no reward in the environment describes (notebook 04, benchmarks/rlhf_new_behaviour.py)
+# ============================================================================================================
+
+
+def spin_criterion(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """What "spin steadily counter-clockwise" means, per step ``[B]``: the angular velocity (rad/s, positive
+    counter-clockwise on screen) of Pendulum observations ``[B, 3]`` = (cos, sin, angular velocity).
+    A scripted stand-in for the person uses it to answer, and the dashboard to score; the learner never sees it."""
+    return np.asarray(observations, dtype=np.float64)[:, 2]
+
+
+def spin_config(fast: bool = False, **changes: Any) -> RLHFConfig:
+    """The run that teaches Pendulum-v1 to spin: its own reward (upright and still) says nothing about spinning."""
+    base = dict(env_id="Pendulum-v1", total_steps=60_000, label_budget=40, initial_fraction=0.3, queries_per_round=4)
+    if fast:
+        base.update(total_steps=3 * 2048 + 1600, steps_per_round=2048, label_budget=6)
+    return RLHFConfig(**{**base, **changes})
 
 
 # ============================================================================================================

@@ -76,6 +76,8 @@ def test_label_schedule_spends_the_budget_early(budget, fraction, per, rounds):
     assert schedule[0] >= 1  # the first reward model is trained on something
     after = schedule[1:]
     assert all(a >= b for a, b in zip(after, after[1:]))  # never more late than early
+    if rounds > 1:
+        assert schedule[-1] == 0  # no training would follow to use the last round's answers
 
 
 def test_cut_batch_never_crosses_an_episode_end():

@@ -1,0 +1,176 @@
+"""The RLHF loop's live dashboard: true return, predicted return and labels used, redrawn after every round.
+
+:class:`Dashboard` is a callback for :meth:`rlhf_lite.loop.RLHFLoop.run` (or ``start`` in a background
+thread). In a notebook it shows an ``ipywidgets.Image`` that is replaced in place, which works from any
+thread, so a loop training beside a person labeling can keep the picture current. :func:`plot_history` draws
+the same three panels from saved histories, for a static figure (and for headless runs).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import threading
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _values(history: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_steps, values)`` of the entries where ``key`` was measured."""
+    rows = [(e["env_steps"], e[key]) for e in history if e.get(key) is not None and math.isfinite(e[key])]
+    if not rows:
+        return np.zeros(0), np.zeros(0)
+    x, y = zip(*rows)
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def plot_history(
+    runs: dict[str, Sequence[dict]],
+    *,
+    fig: Any = None,
+    true_label: str = "true return (greedy policy)",
+    title: str | None = None,
+):
+    """Three panels for one or more runs ``{name: history}``: the true return (evaluation only), the
+    predicted return (what PPO maximised, in the reward model's normalised units) and the labels used,
+    each against environment steps. Returns a matplotlib ``Figure`` (not shown; the caller owns it)."""
+    from matplotlib.figure import Figure
+
+    fig = fig or Figure(figsize=(12, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for name, history in runs.items():
+        x, y = _values(history, "true_return")
+        if not len(x):
+            x, y = _values(history, "train_true_return")
+        axes[0].plot(x, y, marker="o", markersize=3, label=name)
+        x, y = _values(history, "predicted_return")
+        if len(x):
+            axes[1].plot(x, y, marker="o", markersize=3, label=name)
+        x, y = _values(history, "labels")
+        if len(x) and y.max() > 0:
+            axes[2].step(x, y, where="post", label=name)
+    for ax, ylabel, what in zip(
+        axes,
+        (true_label, "predicted return (normalised units)", "labels used so far"),
+        ("What we want (the learner never sees it)", "What the policy was trained on", "Human feedback spent"),
+    ):
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(ylabel)
+        ax.set_title(what, fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_label_efficiency(results: dict[str, Sequence[tuple[int, float]]], *, ylabel: str = "true return after training",
+                          baseline: float | None = None, baseline_label: str = "PPO on the true reward"):
+    """Final true return against labels used, one line per query strategy: ``{"random": [(labels, return), ...]}``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for name, points in results.items():
+        labels, returns = zip(*sorted(points))
+        ax.plot(labels, returns, marker="o", label=f"{name} queries")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle="--", label=baseline_label)
+    ax.set_xlabel("labels used")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Label efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+class Dashboard:
+    """A live view of a running loop: call it with each history entry (it is the loop's ``callback``).
+
+    ``compare`` adds finished runs to the picture (e.g. ``{"PPO on the true reward": history}``). Redraws at
+    most every ``min_interval`` seconds (a PNG costs tens of milliseconds the loop would rather train with);
+    :meth:`close` draws the final picture. Outside a notebook it only records.
+    """
+
+    def __init__(self, name: str = "RLHF", *, compare: dict[str, Sequence[dict]] | None = None,
+                 true_label: str = "true return (greedy policy)", min_interval: float = 1.0):
+        self.name, self.compare, self.true_label, self.min_interval = name, dict(compare or {}), true_label, min_interval
+        self.history: list[dict] = []
+        self.error: str | None = None
+        self.redraws = 0
+        self._last = -math.inf
+        self._lock = threading.Lock()
+        self.widget = None
+        if _in_kernel():
+            import ipywidgets as w
+
+            self._status = w.HTML("waiting for the first round&hellip;")
+            self._status.add_class("rlhf-dashboard-status")
+            self._image = w.Image(format="png", layout=w.Layout(width="100%"))
+            self.widget = w.VBox([self._status, self._image])
+            self.widget.add_class("rlhf-dashboard")
+
+    def __call__(self, entry: dict) -> bool:
+        with self._lock:
+            if "error" in entry:
+                self.error = entry["error"]
+            else:
+                self.history.append(entry)
+        if self.error or time.monotonic() - self._last >= self.min_interval:
+            self.draw()
+        return False
+
+    def status(self) -> str:
+        """One line: round, labels, steps, returns (or the error that stopped the loop)."""
+        if self.error:
+            return f"The loop stopped with an error: {self.error}"
+        if not self.history:
+            return "waiting for the first round..."
+        e = self.history[-1]
+        parts = [f"round {e['round']}", f"{e['labels']} labels", f"{e['env_steps']:,} env steps"]
+        if e.get("true_return") is not None:
+            parts.append(f"true return {e['true_return']:.1f}")
+        if e.get("new_label_accuracy") is not None:
+            parts.append(f"predictor agreed with {100 * e['new_label_accuracy']:.0f}% of the new labels before training on them")
+        parts.append(f"{e['seconds']:.0f} s")
+        return ", ".join(parts)
+
+    def figure(self):
+        with self._lock:
+            runs = {self.name: list(self.history), **self.compare}
+        return plot_history(runs, true_label=self.true_label)
+
+    def draw(self) -> None:
+        self._last = time.monotonic()
+        if self.widget is None:
+            return
+        fig = self.figure()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        color = "#b00" if self.error else "#333"
+        self._status.value = f"<span style='color:{color}'>{html.escape(self.status())}</span>"
+        self._image.value = buf.getvalue()
+        self.redraws += 1
+
+    def close(self) -> None:
+        """Draw the final picture."""
+        self.draw()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        if self.widget is None:
+            return {"text/plain": f"Dashboard({self.status()})"}
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = f"Dashboard: {self.status()}"
+        return bundle
+
+
+def _in_kernel() -> bool:
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
