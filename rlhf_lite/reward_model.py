@@ -203,6 +203,13 @@ class RewardEnsemble:
     Shapes: a *segment* is anything with ``observations [L, *obs_shape]`` and ``actions [L, *act_shape]``
     (:class:`rlhf_lite.rollouts.Segment`, or a mapping with those keys as in a label file); ``M`` is the
     number of members, ``S`` of segments, ``P`` of pairs, ``B`` of single steps.
+
+    Typical use::
+
+        ens = RewardEnsemble(env.observation_space, env.action_space, RewardModelConfig(), seed=0)
+        ens.fit(store.pairs())                      # or fit(lefts, rights, targets)
+        ens.predicted_returns(segments)             # [S]: what the model thinks each clip is worth
+        agent.learn(vec_env, 50_000, reward_fn=ens.reward)   # PPO on the learned, normalised reward
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: RewardModelConfig | None = None, *, seed: int):
