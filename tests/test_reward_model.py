@@ -377,3 +377,18 @@ def test_learned_reward_wrapper_discrete():
     wrapped = rm.LearnedReward(envs.make_env("CartPole-v1"), ens)
     check_env(wrapped, skip_render_check=True)
     assert isinstance(wrapped, gym.Wrapper)
+
+
+def test_discrete_observations_gridworld():
+    # a tabular task: observations and actions both one-hot; the wrapper passes gymnasium's checker
+    env = envs.make_env("rlhf_lite/GridWorld-v0", seed=0, horizon=12)
+    ens = rm.RewardEnsemble(env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=2, min_updates=5), seed=0)
+    assert ens.in_dim == env.observation_space.n + 4
+    trajs = [rollouts.rollout(env, None, seed=i) for i in range(6)]
+    segs = rollouts.cut_segments(trajs, 6, np.random.default_rng(0))
+    y = [float(a.true_return > b.true_return) for a, b in zip(segs[:3], segs[3:])]
+    assert ens.fit(segs[:3], segs[3:], y)["labels"] == 3
+    assert ens.reward(np.array([0, 1, 2]), np.array([1, 1, 3])).shape == (3,)
+    with pytest.raises(ValueError, match="observations hold"):
+        ens.reward(np.array([0, 999]), np.array([1, 1]))
+    check_env(rm.LearnedReward(envs.make_env("rlhf_lite/GridWorld-v0", horizon=12), ens), skip_render_check=True)
