@@ -523,7 +523,25 @@ class Lab:
     def run_cell(self, index: int, timeout: float = 240.0) -> str:
         """Select code or markdown cell ``index`` (0-based) by clicking its prompt, press Shift+Enter as a
         person does, wait for the kernel to be idle; return the cell's output text."""
-        cell = self.panel.locator(".jp-Notebook .jp-Cell").nth(index)
+        return self._run(self.panel.locator(".jp-Notebook .jp-Cell").nth(index), timeout)
+
+    def run_cell_containing(self, text: str, timeout: float = 240.0) -> str:
+        """Like :meth:`run_cell`, for the (first) code cell whose source contains ``text``."""
+        # The editor only renders the lines on screen, so the source is read from the notebook's model.
+        index = self.page.evaluate(
+            """(text) => {
+                const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+                for (let i = 0; i < cells.length; i++) {
+                    const cell = cells.get(i);
+                    if (cell.type === 'code' && cell.sharedModel.getSource().includes(text)) return i;
+                }
+                return -1;
+            }""", text)
+        if index < 0:
+            raise LookupError(f"no code cell contains {text!r}")
+        return self.run_cell(index, timeout)
+
+    def _run(self, cell, timeout: float) -> str:
         cell.scroll_into_view_if_needed()
         cell.locator(".jp-InputPrompt").first.click()
         self.page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
