@@ -28,10 +28,15 @@ def read_store(path):
     return [r for r in lines if r["kind"] == "label"], [r for r in lines if r["kind"] == "retract"]
 
 
-def counter_value(text: str) -> int:
+def counter_values(text: str) -> tuple[int, int]:
+    """(labels, target) from the counter's "N / M labels"."""
     m = re.match(r"\s*(\d+)\s*/\s*(\d+)", text)
     assert m, f"counter text {text!r} is not 'N / M labels'"
-    return int(m.group(1))
+    return int(m.group(1)), int(m.group(2))
+
+
+def counter_value(text: str) -> int:
+    return counter_values(text)[0]
 
 
 def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
@@ -39,7 +44,9 @@ def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
     lab.open_notebook(NOTEBOOK)
     lab.run_all(timeout=300)
     assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
-    assert counter_value(lab.text("rlhf-counter")) == 0
+    labels, target = counter_values(lab.text("rlhf-counter"))
+    assert labels == 0, "a fresh copy of the lesson starts with an empty store"
+    assert target >= 10, f"in fast mode the lesson asks for {target} labels; this test labels 10 pairs"
     path = lab.server.notebook_dir / STORE
     lab.wait_pair(timeout=60)
     assert_clips_play_side_by_side(lab)
@@ -74,5 +81,4 @@ def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
     lab.restart_kernel(run_all=True, timeout=300)
     assert lab.errors() == [], "a cell raised after the restart:\n" + "\n".join(lab.errors())
     assert counter_value(lab.wait_text("rlhf-counter", lambda t: bool(re.match(r"\s*\d+\s*/", t)))) == 10
-    assert "10 label(s) already in" in lab.outputs_text()
     assert path.read_bytes() == before, "resuming must not rewrite or add to the label file"
