@@ -4,10 +4,13 @@
 
 Starts JupyterLab (isolated, as the browser tests do) and headless Chromium, opens a small labeling notebook
 (``tests/browser/harness.py``: a ``WidgetLabeler`` on Pendulum-v1 clips) and clicks through ``--labels``
-answers, looking at each pair for ``--dwell`` seconds (default: one play of the clip) and then timing from the click event to the first painted frame with the next pair on screen (its
-"pair #N" text changed and both clip GIFs replaced and decoded), measured by the page's own clock. Then it
-starts an RLHF loop (PPO on the learned reward, pair selection, reward refits; labeled by the oracle so that
-it never waits) in a background thread of the same kernel, and clicks through ``--labels`` more. Reports median, 95th percentile and max in milliseconds for both.
+answers. Each pair is looked at for ``--dwell`` seconds (default: one play of the clip, the least a person
+needs), then timed from the click event to the first painted frame with the next pair on screen (its
+"pair #N" text changed and both clip GIFs replaced and decoded), by the page's own clock. Then it starts an
+RLHF loop (PPO on the learned reward, pair selection, reward refits; labeled by the oracle so that it never
+waits) in a background thread of the same kernel, and clicks through ``--labels`` more. Reports the median,
+95th percentile and max in milliseconds for both phases, the medians of when the pair text changed and when
+both clips were replaced, and how far the loop trained meanwhile.
 Target (issue 5): p95 under 150 ms idle and under 300 ms while training.
 
 ``RLHF_LITE_FAST=1`` clicks 8 labels per phase instead of 30. The labels are made by this script, and the
