@@ -59,11 +59,12 @@ class RLHFConfig(Config):
     total_steps: int = param(100_000, "environment steps of the whole run (random-policy clips plus PPO training)", low=1, high=100_000_000)
     label_budget: int = param(25, "labels asked for in the whole run", low=1, high=100_000)
     initial_fraction: float = param(0.4, "share of the budget asked about clips of the random policy, before training", low=0.0, high=1.0)
-    queries_per_round: int = param(3, "labels asked after each round of training, until the budget is spent", low=1, high=10_000)
+    queries_per_round: int = param(3, "most labels asked after one round of training (later rounds ask fewer)", low=1, high=10_000)
     segment_length: int = param(25, "steps per clip that a labeler compares (25 steps of Pendulum = 1.25 s)", low=1, high=10_000)
     segments_per_round: int = param(40, "clips cut from each round's rollouts, the pool pairs are drawn from", low=2, high=100_000)
     selection: str = param("active", "which pairs to ask: 'random', or 'active' (those the ensemble disagrees on most)", choices=("random", "active"))
     candidates_per_query: int = param(10, "active selection: random candidate pairs scored for each pair asked", low=1, high=1_000)
+    reward_inputs: str = param("observation", "what the learned reward looks at: 'observation' r(o), or 'observation_action' r(o, a) as in the paper (easier for PPO to game with few labels)", choices=("observation", "observation_action"))
     ensemble_size: int = param(3, "reward networks in the ensemble (their disagreement drives active queries)", low=1, high=16)
     noise_prob: float = param(0.1, "chance that an answer is random: what the reward model assumes (and the oracle's error rate)", low=0.0, high=1.0, high_open=True)
     learning_rate: float = param(1e-3, "PPO's Adam step size (decays linearly to 0 over the run when anneal_lr)", low=0.0, high=1.0, low_open=True)
@@ -107,21 +108,31 @@ def reward_config(config: RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
 def label_schedule(config: RLHFConfig, rounds: int) -> list[int]:
     """Labels to ask before training (entry 0) and after each of ``rounds`` rounds: ``[rounds + 1]``, sum = budget.
 
-    At least one label comes before training (so the first reward is not a random network); after that
-    ``queries_per_round`` per round, raised if the rounds would run out before the budget does. The last
-    round asks nothing: no training would follow to use the answers.
+    At least one label comes before training (so the first reward is not a random network). The rest are
+    spread over the rounds at a rate that falls like ``1 / sqrt(round)``, at most ``queries_per_round`` each:
+    more early, when the predictor knows least, but some to the end, so that the predictor keeps up with
+    what the policy does (a frozen predictor gets gamed: lesson 05). The last round asks nothing, as no
+    training would follow to use the answers.
     """
     budget = config.label_budget
     first = min(budget, max(1, round(budget * config.initial_fraction)))
-    rest = budget - first
-    useful = max(0, rounds - 1)
-    per = max(config.queries_per_round, math.ceil(rest / useful)) if useful else 0
-    schedule = [first]
-    for _ in range(rounds):
-        schedule.append(min(per, rest))
-        rest -= schedule[-1]
-    schedule[0] += rest  # one round or none: everything before training
-    return schedule
+    rest, useful = budget - first, max(0, rounds - 1)
+    counts = [0] * useful
+    if useful:
+        cap = max(config.queries_per_round, math.ceil(rest / useful))
+        weights = 1.0 / np.sqrt(np.arange(1, useful + 1))
+        while rest > 0:  # hand out what is left by weight among rounds below the cap (water-filling)
+            open_ = np.array([c < cap for c in counts])
+            share = rest * np.where(open_, weights, 0) / weights[open_].sum()
+            cumulative = np.round(np.cumsum(share)).astype(int)
+            add = np.minimum(np.diff(np.concatenate([[0], cumulative])), cap - np.array(counts))
+            if add.sum() == 0:  # rounding gave nothing: one label to the earliest open round
+                add[int(np.argmax(open_))] = 1
+            counts = [c + int(a) for c, a in zip(counts, add)]
+            rest -= int(add.sum())
+    else:
+        first += rest  # one round or none: everything before training
+    return [first] + counts + [0] * (rounds - useful)
 
 
 # ============================================================================================================
@@ -193,7 +204,8 @@ class RLHFLoop:
         start = time.perf_counter()
         k = self.round + 1
         if k == 0:  # before training: clips of the random policy
-            pool = self._cut(random_rollout(self._vec_env(0), self.config.horizon), 0)
+            batch = random_rollout(self._vec_env(0), self.config.horizon, restart_every=2 * self.config.segment_length)
+            pool = self._cut(batch, 0)
             self.env_steps += self.random_steps
             train_true = predicted = float("nan")
         else:  # PPO on the learned reward; its own rollouts are cut into clips on the way (no extra steps)
@@ -202,7 +214,7 @@ class RLHFLoop:
             vec = self._vec_env(k)
             self.agent.learn(
                 vec, self.round_steps, progress=False,
-                reward_fn=lambda obs, act: _keep(rewards_seen, self.reward.reward(obs, act)),
+                reward_fn=lambda obs, act: _keep(rewards_seen, self.reward.reward(obs, self._act_in(act))),
                 rollout_hook=lambda batch: (pool.extend(self._cut(batch, k)), true_seen.append(batch["true_rewards"])),
                 callback=lambda info: self._stop.is_set(),
             )
@@ -284,7 +296,8 @@ class RLHFLoop:
         if self.config.selection == "random" or not self.reward.num_fits:
             return preferences.random_pairs(pool, n, self.rng)
         total = len(pool) * (len(pool) - 1) // 2
-        return preferences.active_pairs(pool, n, self.rng, self.reward.disagreement,
+        disagreement = lambda a, b: self.reward.disagreement(self._segs_in(a), self._segs_in(b))  # noqa: E731
+        return preferences.active_pairs(pool, n, self.rng, disagreement,
                                         candidates=min(total, self.config.candidates_per_query * n))
 
     def _ask(self, pairs: list[tuple[Segment, Segment]], k: int) -> list[preferences.PreferenceRecord]:
@@ -337,7 +350,7 @@ class RLHFLoop:
         pairs = [p for p in preferences.to_pairs(records) if p.target != 0.5]
         if not pairs or not self.reward.num_fits:
             return None
-        prob = self.reward.preference_probability([p.left for p in pairs], [p.right for p in pairs]).mean(0)
+        prob = self.reward.preference_probability(self._segs_in([p.left for p in pairs]), self._segs_in([p.right for p in pairs])).mean(0)
         return float(np.mean((prob > 0.5) == (np.array([p.target for p in pairs]) > 0.5)))
 
     def _fit(self) -> dict:
@@ -345,15 +358,26 @@ class RLHFLoop:
         pairs = preferences.to_pairs(self.live_records())
         if not pairs:
             return {}
-        metrics = self.reward.fit(pairs, warm_start=True)
+        metrics = self.reward.fit([(self._seg_in(p.left), self._seg_in(p.right), p.target) for p in pairs], warm_start=True)
         if hasattr(self.labeler, "set_predictor"):  # the widget's "what the predictor believes" line
             self.labeler.set_predictor(self._frozen_reward(), note=f"trained on {len(pairs)} labels")
         return metrics
 
-    def _frozen_reward(self) -> rm.RewardEnsemble:
+    def _frozen_reward(self) -> Callable[[Segment, Segment], np.ndarray]:
+        """A copy of the ensemble for the widget's belief line (the loop keeps training the original)."""
         copy = rm.RewardEnsemble(self.observation_space, self.action_space, self.reward_config, seed=self.seed + 1)
         copy.load_state_dict(self.reward.state_dict())
-        return copy
+        return lambda left, right: copy.preference_probability([self._seg_in(left)], [self._seg_in(right)])[:, 0]
+
+    def _act_in(self, actions: np.ndarray) -> np.ndarray:
+        """Actions as the reward model sees them: zeros (a constant input) when it looks at observations only."""
+        return np.zeros_like(actions) if self.config.reward_inputs == "observation" else actions
+
+    def _seg_in(self, segment: Segment) -> Segment:
+        return dataclasses.replace(segment, actions=self._act_in(np.asarray(segment.actions)))
+
+    def _segs_in(self, segments: Sequence[Segment]) -> list[Segment]:
+        return [self._seg_in(s) for s in segments]
 
     # ---------------------------------------------------------------------------------------------------
     # evaluation (true reward: for the reader's eyes, never for the learner)
@@ -469,18 +493,24 @@ def spin_config(fast: bool = False, **changes: Any) -> RLHFConfig:
 # ============================================================================================================
 
 
-def random_rollout(vec: gym.vector.VectorEnv, steps: int) -> dict:
-    """``steps`` steps of uniformly random actions in every env: a batch like PPO's rollout_hook gets,
-    ``observations [T, N, ...]``, ``actions [T, N, ...]``, ``true_rewards [T, N]``, ``dones [T, N]``."""
-    obs, _ = vec.reset()
+def random_rollout(vec: gym.vector.VectorEnv, steps: int, restart_every: int | None = None) -> dict:
+    """``steps`` steps of uniformly random actions in every env, restarting the episodes every
+    ``restart_every`` steps: a batch like PPO's rollout_hook gets, ``observations [T, N, ...]``,
+    ``actions [T, N, ...]``, ``true_rewards [T, N]``, ``dones [T, N]`` (True at the last step of each piece).
+
+    Restarts matter: a random policy soon dangles, but fresh episodes start anywhere (upright too), so
+    short pieces of many episodes show the labeler far more different situations than one long episode."""
+    restart_every = restart_every or steps
     out: dict[str, list] = {"observations": [], "actions": [], "true_rewards": [], "dones": []}
-    for _ in range(steps):
+    for t in range(steps):
+        if t % restart_every == 0:
+            obs, _ = vec.reset()
         action = vec.action_space.sample()
         out["observations"].append(obs)
         out["actions"].append(action)
         obs, reward, terminated, truncated, _ = vec.step(action)
         out["true_rewards"].append(reward)
-        out["dones"].append(terminated | truncated)
+        out["dones"].append(terminated | truncated | ((t + 1) % restart_every == 0))
     vec.close()
     return {k: np.asarray(v) for k, v in out.items()}
 
