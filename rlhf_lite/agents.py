@@ -507,7 +507,8 @@ class PPOConfig(Config):
     num_layers: int = param(2, "hidden layers per network", low=1, high=8)
     activation: str = param("tanh", "hidden-layer nonlinearity", choices=("tanh", "relu"))
     log_std_init: float = param(0.0, "continuous actions: starting log standard deviation of the Gaussian", low=-10.0, high=5.0)
-    use_sde: bool = param(False, "continuous actions: state-dependent exploration (gSDE), smooth noise redrawn every sde_sample_freq steps", choices=(True, False))
+    use_sde: bool = param(False, "continuous actions: state-dependent exploration (gSDE), noise redrawn every sde_sample_freq steps",
+                          choices=(True, False))
     sde_sample_freq: int = param(4, "gSDE: steps between redraws of the exploration noise (0 = once per rollout)", low=0, high=100_000)
     norm_obs: bool = param(False, "standardise observations with running mean/std (saved with the agent)", choices=(True, False))
     norm_reward: bool = param(False, "scale rewards by the running std of the discounted return", choices=(True, False))
@@ -640,6 +641,12 @@ class PPOAgent:
             raise ValueError(f"vec_env has {N} environments but PPOConfig.num_envs={c.num_envs}: make them match")
         if total_steps < 0:
             raise ValueError(f"total_steps={total_steps!r} is out of range: expected a whole number >= 0")
+        mode = vec_env.metadata.get("autoreset_mode")
+        if mode is not None and mode != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"vec_env has autoreset_mode={mode}: expected AutoresetMode.SAME_STEP (use rlhf_lite.envs.make_vec_env), "
+                "so that every stored transition is real and cut-off episodes can be bootstrapped from final_obs"
+            )
         hook = rollout_hook or self.rollout_hook
         if self._env is not vec_env:
             self._env = vec_env

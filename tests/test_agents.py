@@ -287,6 +287,17 @@ def test_ppo_vec_env_must_match_config():
     agent = agents.PPOAgent(vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY), seed=0)
     with pytest.raises(ValueError, match="num_envs=2"):
         agent.learn(vec, 32, progress=False)
+    next_step = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync")
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        agent.learn(next_step, 32, progress=False)
+
+
+def test_reinforce_continuous_actions_smoke():
+    agent, history = agents.reinforce("Pendulum-v1", agents.ReinforceConfig(episodes=2, episodes_per_update=2, max_steps=20),
+                                      seed=0, progress=False)
+    assert len(history) == 1 and math.isfinite(history[0]["loss"])
+    a = agent.act(np.zeros((4, 3), np.float32))
+    assert a.shape == (4, 1) and np.all(np.abs(a) <= 2.0)
 
 
 def test_ppo_save_load_round_trip(tmp_path):
