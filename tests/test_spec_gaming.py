@@ -12,28 +12,11 @@ GAMMA = 0.95  # the discount notebook 02 uses
 EVAL_SEEDS = range(5)
 
 
-def sparse_value_iteration(P, R, terminal, gamma, tol=1e-9):
-    """Value iteration over the nonzeros of ``P [S, A, S]`` only (P is ~1% full here): the same fixed point as
-    ``agents.value_iteration`` (checked below), fast enough for a patient gamma in a test."""
-    S, A, _ = P.shape
-    flat = P.reshape(S * A, S)
-    rows, cols = np.nonzero(flat)
-    probs = flat[rows, cols]
-    alive = 1.0 - terminal
-    V = np.zeros(S)
-    while True:
-        Q = R + gamma * np.bincount(rows, weights=probs * (V * alive)[cols], minlength=S * A).reshape(S, A)
-        V_new = Q.max(axis=1) * alive
-        if np.max(np.abs(V_new - V)) < tol:
-            return V_new, Q
-        V = V_new
-
-
 def optimal_policy(gamma: float = GAMMA, reward: str = "written", **patch):
     """The greedy policy of value iteration on the env's own tabular model: the best any learner could do."""
     env = envs.BoatRace(reward=reward, **patch)
     P, R, terminal = env.tabular_model()
-    _, q = sparse_value_iteration(P, R, terminal, gamma)
+    _, q = agents.value_iteration(P, R, gamma, terminal, tol=1e-9)
     return env, agents.greedy_policy(q)
 
 
@@ -166,14 +149,6 @@ def test_tabular_model_matches_respawn_frequencies():
     # Sailing from the west buoy's south side onto the fallen buoy pays only if it popped up this very step.
     assert env.targets[1] == (2, 1)  # the west buoy; (3, 1) is the water just south of it
     assert R[env.encode((3, 1), 0), 0] == pytest.approx(0.25 * env.written.target_points)
-
-
-def test_sparse_solver_agrees_with_agents_value_iteration():
-    env = envs.BoatRace()
-    P, R, terminal = env.tabular_model()
-    V, _ = sparse_value_iteration(P, R, terminal, GAMMA)
-    V_agents, _ = agents.value_iteration(P, R, GAMMA, terminal, tol=1e-9)
-    assert np.allclose(V, V_agents, atol=1e-6)
 
 
 # -- the lesson's claims: what the reward-maximising boat does ----------------------------------------------
