@@ -24,30 +24,12 @@ import time
 import numpy as np
 import torch
 
-from rlhf_lite import envs, labelers, preferences, rollouts
+from rlhf_lite import agents, envs, labelers, preferences, rollouts
 from rlhf_lite import reward_model as rm
 from rlhf_lite.config import fast_mode
 
 ENV_ID = "Pendulum-v1"
 HORIZON = 200
-
-
-def swing_up_policy(rng: np.random.Generator, random_prob: float):
-    """Energy-pumping swing-up, PD balance near the top; each action random with probability ``random_prob``."""
-
-    def act(obs):
-        if rng.random() < random_prob:
-            return rng.uniform(-2.0, 2.0, size=(1,)).astype(np.float32)
-        cos, sin, vel = float(obs[0]), float(obs[1]), float(obs[2])
-        theta = np.arctan2(sin, cos)
-        if cos > 0.85:  # near upright: PD control holds it
-            u = -(10.0 * theta + 2.0 * vel)
-        else:  # pump energy towards the upright rest energy (E = 0.5 w^2 + 15 cos(theta), upright at rest = 15)
-            energy = 0.5 * vel**2 + 15.0 * cos
-            u = np.sign(vel if abs(vel) > 1e-3 else 1.0) * 2.0 * np.sign(15.0 - energy)
-        return np.array([np.clip(u, -2.0, 2.0)], dtype=np.float32)
-
-    return act
 
 
 SOURCES = {
@@ -63,7 +45,7 @@ def make_segments(n_episodes: int, segment_length: int, seed: int, per_episode: 
     trajs = []
     for ep in range(n_episodes):
         scripted = source == "mixed" and ep % 2 == 0
-        policy = swing_up_policy(rng, float(rng.uniform(0.0, 1.0))) if scripted else None
+        policy = agents.pendulum_swing_up(rng, random_prob=float(rng.uniform(0.0, 1.0))) if scripted else None
         trajs.append(rollouts.rollout(env, policy, seed=int(rng.integers(2**31))))
     segs = []
     for _ in range(per_episode):

@@ -21,7 +21,7 @@ import numpy as np
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from rlhf_lite import envs, labelers, preferences, rollouts  # noqa: E402
+from rlhf_lite import agents, envs, labelers, preferences, rollouts  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
 HORIZON = 200
@@ -34,23 +34,6 @@ NOISE = 0.1
 OUT = Path(__file__).resolve().parent / "pendulum_oracle_labels.jsonl"
 
 
-def swing_up_policy(rng: np.random.Generator, noise: float):
-    """Pump energy into the swing until the pole would just reach the top, then balance it (PD control)."""
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        cos, sin, speed = obs
-        energy = 0.5 * speed**2 + 15.0 * (cos - 1.0)  # 0 when the pole rests at the top
-        if cos > 0.9:
-            torque = -10.0 * np.arctan2(sin, cos) - 2.0 * speed
-        elif energy < 0:
-            torque = 2.0 if speed >= 0 else -2.0
-        else:
-            torque = -0.5 if speed >= 0 else 0.5
-        return np.clip([torque + noise * rng.normal()], -2.0, 2.0).astype(np.float32)
-
-    return policy
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -60,7 +43,7 @@ def main() -> None:
     trajectories = []
     for i in range(EPISODES):
         kind = i % 3  # random, clean swing-up, noisy swing-up
-        policy = None if kind == 0 else swing_up_policy(rng, noise=(0.0, 0.5, 2.5)[kind])
+        policy = None if kind == 0 else agents.pendulum_swing_up(rng, noise=(0.0, 0.5, 2.5)[kind])
         trajectories.append(rollouts.rollout(env, policy, seed=SEGMENT_SEED * 1000 + i))
     segments = rollouts.cut_segments(trajectories, SEGMENT_LENGTH, rng, n=4 * LABELS, uid_prefix="shipped")
     pairs = preferences.random_pairs(segments, LABELS, rng)

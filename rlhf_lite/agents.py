@@ -179,6 +179,30 @@ def value_iteration(
     return V, Q
 
 
+def pendulum_swing_up(rng: np.random.Generator, noise: float = 0.0, random_prob: float = 0.0) -> rollouts.Policy:
+    """A hand-written Pendulum-v1 controller: pump energy until the pole can reach the top, then balance it.
+
+    Not a learner: lessons, label files and benchmarks use it as a source of clips that range from hanging
+    still to balancing. ``noise`` is the std of Gaussian noise added to the torque; ``random_prob`` is the
+    chance that an action is replaced by a uniformly random torque. Returns a one-observation policy.
+    """
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        if random_prob > 0 and rng.random() < random_prob:
+            return rng.uniform(-2.0, 2.0, size=(1,)).astype(np.float32)
+        cos, sin, speed = obs
+        energy = 0.5 * speed**2 + 15.0 * (cos - 1.0)  # 0 when the pole rests at the top
+        if cos > 0.9:  # near upright: a PD controller holds it
+            torque = -10.0 * np.arctan2(sin, cos) - 2.0 * speed
+        elif energy < 0:  # push along the swing to add energy
+            torque = 2.0 if speed >= 0 else -2.0
+        else:  # enough energy: brake gently so it does not fly over
+            torque = -0.5 if speed >= 0 else 0.5
+        return np.clip([torque + noise * rng.normal()], -2.0, 2.0).astype(np.float32)
+
+    return policy
+
+
 def greedy_policy(q: np.ndarray) -> rollouts.Policy:
     """The policy that takes ``argmax_a q[s, a]`` (first best on ties) in state ``s``; for ``rollouts.rollout``."""
     q = np.asarray(q)
