@@ -482,7 +482,7 @@ def spin_criterion(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
 
 def spin_config(fast: bool = False, **changes: Any) -> RLHFConfig:
     """The run that teaches Pendulum-v1 to spin: its own reward (upright and still) says nothing about spinning."""
-    base = dict(env_id="Pendulum-v1", total_steps=60_000, label_budget=40, initial_fraction=0.3, queries_per_round=4)
+    base = dict(env_id="Pendulum-v1", total_steps=40_000, label_budget=40, initial_fraction=0.3, queries_per_round=4)
     if fast:
         base.update(total_steps=3 * 2048 + 1600, steps_per_round=2048, label_budget=6)
     return RLHFConfig(**{**base, **changes})
