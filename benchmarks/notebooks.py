@@ -120,6 +120,8 @@ def main() -> None:
         os.environ.pop("RLHF_LITE_FAST", None)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.pop("MPLBACKEND", None)
+    # No person clicks here: the labeling widgets must fall back (and say so) instead of waiting for answers.
+    os.environ["RLHF_LITE_HEADLESS"] = "1"
 
     paths = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
     if args.prefixes:

@@ -79,6 +79,7 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch):
 
     monkeypatch.setenv("RLHF_LITE_FAST", "1")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("RLHF_LITE_HEADLESS", "1")  # nobody clicks: labeling widgets fall back and say so
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the plots
     nb = nbformat.read(path, as_version=4)
     before = _files_outside_runs(NOTEBOOK_DIR)
