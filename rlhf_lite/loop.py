@@ -402,6 +402,8 @@ class RLHFLoop:
         def work() -> None:
             try:
                 self.run(callback, **kwargs)
+                if callback is not None and hasattr(callback, "close"):
+                    callback.close()  # a dashboard throttles its redraws: show the final round for sure
             except BaseException as exc:  # shown by the dashboard; the thread must not die silently
                 self.error = exc
                 if callback is not None:
