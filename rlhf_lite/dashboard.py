@@ -122,6 +122,8 @@ class Dashboard:
                 self.history.append(entry)
         if self.error or time.monotonic() - self._last >= self.min_interval:
             self.draw()
+        else:
+            self._show_status()  # the one-line status is cheap: always current, only the picture waits
         return False
 
     def status(self) -> str:
@@ -151,10 +153,14 @@ class Dashboard:
         fig = self.figure()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)
-        color = "#b00" if self.error else "#333"
-        self._status.value = f"<span style='color:{color}'>{html.escape(self.status())}</span>"
+        self._show_status()
         self._image.value = buf.getvalue()
         self.redraws += 1
+
+    def _show_status(self) -> None:
+        if self.widget is not None:
+            color = "#b00" if self.error else "#333"
+            self._status.value = f"<span style='color:{color}'>{html.escape(self.status())}</span>"
 
     def close(self) -> None:
         """Draw the final picture."""
