@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-from _common import emit  # noqa: E402
+from _common import emit, warm_up_torch  # noqa: E402
 from rlhf_lite import agents, envs  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest for this tiny net)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    startup_s = warm_up_torch()  # one-off imports, outside every timer
     max_steps = 4_096 if fast_mode() else args.max_steps
 
     config = agents.PPOConfig.cartpole()
@@ -67,6 +68,7 @@ def main() -> None:
         "eval_episodes": len(eval_returns),
         "threads": args.threads,
         "config": config.to_dict(),
+        "startup_s": startup_s,
     })
 
 

@@ -27,7 +27,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import emit  # noqa: E402
+from _common import emit, warm_up_torch  # noqa: E402
 from rlhf_lite import labelers, loop, preferences  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    startup_s = warm_up_torch()  # one-off imports, outside every timer
 
     config = loop.spin_config(fast=fast_mode())
     if args.labels is not None:
@@ -76,6 +77,7 @@ def main() -> None:
         "score_unit": "mean angular velocity, rad/s, counter-clockwise positive (20 greedy episodes)",
         "pendulum_reward_trained": round(env_return, 1), "stand_in_random_answers": person.random_answers,
         "saved": args.save,
+        "startup_s": startup_s,
     })
 
 

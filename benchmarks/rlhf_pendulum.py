@@ -26,7 +26,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import emit  # noqa: E402
+from _common import emit, warm_up_torch  # noqa: E402
 from rlhf_lite import labelers, loop  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest for these small nets)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    startup_s = warm_up_torch()  # one-off imports, outside every timer
 
     changes = dict(label_budget=args.labels, selection=args.selection, eval_episodes=0)
     if args.steps is not None:
@@ -62,7 +63,7 @@ def main() -> None:
         "benchmark": "rlhf_pendulum", "env_id": config.env_id, "seed": args.seed, "fast": fast_mode(),
         "selection": config.selection, "oracle_noise": args.noise, "labels": len(run.records),
         "env_steps": run.env_steps, "wall_s": round(wall, 2), "true_return": round(true_return, 2),
-        "eval_episodes": episodes,
+        "eval_episodes": episodes, "startup_s": startup_s,
     }
     if not args.no_baseline:
         start = time.perf_counter()
