@@ -33,6 +33,15 @@ TEACHING_ENVS: dict[str, int] = {
     "rlhf_lite/GridWorld-v0": 30,
 }
 
+NEVER_END_EARLY = frozenset({"Pendulum-v1"})
+"""Tasks whose episodes only end at the time limit (nothing to fail), so an absorbing-state flag would
+always read 0."""
+
+
+def can_end_early(env_id: str) -> bool:
+    """Whether an episode of ``env_id`` can end before its time limit (a pole falls, a goal is reached)."""
+    return env_id not in NEVER_END_EARLY
+
 
 def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` naming ``env_id`` and what is allowed, if gymnasium does not know it."""
@@ -52,12 +61,14 @@ def make_env(
     seed: int | None = None,
     *,
     horizon: int | None = None,
+    mark_end: bool = False,
     render_mode: str | None = None,
     **kwargs: Any,
 ) -> gym.Env:
     """Make a gymnasium environment, optionally with a fixed horizon, seeded from ``seed``.
 
-    ``horizon`` wraps the env in :class:`FixedHorizon` (every episode exactly that many steps).
+    ``horizon`` wraps the env in :class:`FixedHorizon` (every episode exactly that many steps);
+    ``mark_end`` adds its flag for the absorbing state to the observation (see there).
     ``render_mode="rgb_array"`` lets :func:`rlhf_lite.rollouts.rollout` capture frames for clips.
     The first ``reset()`` after this call uses ``seed``; later resets continue the same random stream.
     """
@@ -69,7 +80,9 @@ def make_env(
         kwargs.setdefault("max_episode_steps", 10**9)
     env = gym.make(env_id, render_mode=render_mode, **kwargs)
     if horizon is not None:
-        env = FixedHorizon(env, int(horizon))
+        env = FixedHorizon(env, int(horizon), mark_end=mark_end)
+    elif mark_end:
+        raise ValueError("mark_end=True needs a horizon: it marks the absorbing state of a fixed-horizon episode")
     if seed is not None:
         env.reset(seed=int(seed))
         env.action_space.seed(int(seed))
@@ -85,25 +98,40 @@ class FixedHorizon(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ignores actions, until ``horizon`` steps have passed; then it reports ``truncated=True``. It never
     reports ``terminated``, so episode length carries no information about behaviour.
 
+    ``mark_end=True`` appends one number to a Box observation: 0.0 while the inner episode runs, 1.0 in the
+    absorbing state. A learned reward then sees the absorbing state as the one state it is, and can give it
+    its own value; without the flag it looks like the last moment before the end, which a reward learned
+    from a few labels cannot tell apart (the "absorbing state indicator" of Kostrikov et al. 2019).
+
     ``info["absorbing"]`` is True on steps taken in the absorbing state.
     """
 
-    def __init__(self, env: gym.Env, horizon: int, absorbing_reward: float = 0.0):
-        gym.utils.RecordConstructorArgs.__init__(self, horizon=horizon, absorbing_reward=absorbing_reward)
+    def __init__(self, env: gym.Env, horizon: int, absorbing_reward: float = 0.0, mark_end: bool = False):
+        gym.utils.RecordConstructorArgs.__init__(self, horizon=horizon, absorbing_reward=absorbing_reward, mark_end=mark_end)
         gym.Wrapper.__init__(self, env)
         if horizon < 1:
             raise ValueError(f"horizon={horizon!r} is not allowed: expected a whole number >= 1")
         self.horizon = int(horizon)
         self.absorbing_reward = float(absorbing_reward)
+        self.mark_end = bool(mark_end)
+        if self.mark_end:
+            box = env.observation_space
+            if not isinstance(box, spaces.Box) or len(box.shape) != 1:
+                raise ValueError(f"mark_end=True needs a flat Box observation space, got {box}")
+            self.observation_space = spaces.Box(np.append(box.low, 0.0).astype(box.dtype),
+                                                np.append(box.high, 1.0).astype(box.dtype), dtype=box.dtype)
         self._t = 0
         self._absorbed_obs: Any = None
+
+    def _mark(self, obs: Any, ended: bool) -> Any:
+        return np.append(obs, np.float32(ended)).astype(obs.dtype) if self.mark_end else obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         self._t = 0
         self._absorbed_obs = None
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info, absorbing=False)
-        return obs, info
+        return self._mark(obs, False), info
 
     def step(self, action):
         self._t += 1
@@ -112,8 +140,8 @@ class FixedHorizon(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return self._absorbed_obs, self.absorbing_reward, False, truncated, {"absorbing": True}
         obs, reward, terminated, inner_truncated, info = self.env.step(action)
         if terminated or inner_truncated:
-            self._absorbed_obs = obs
-        return obs, float(reward), False, truncated, dict(info, absorbing=False)
+            self._absorbed_obs = self._mark(obs, True)
+        return self._mark(obs, False), float(reward), False, truncated, dict(info, absorbing=False)
 
 
 def make_vec_env(
@@ -122,18 +150,31 @@ def make_vec_env(
     seed: int,
     *,
     horizon: int | None = None,
+    mark_end: bool = False,
+    batched: bool = True,
     **kwargs: Any,
-) -> gym.vector.SyncVectorEnv:
+) -> gym.vector.VectorEnv:
     """``num_envs`` copies of :func:`make_env` stepped together; copy ``i`` is seeded with ``seed + i``.
 
     Uses gymnasium's ``SAME_STEP`` autoreset: when an episode ends at a step, that step already returns the
     first observation of the next episode, and the real last observation is in ``info["final_obs"]``. So
     every transition a rollout stores is real, and nothing needs masking.
+
+    Fixed-horizon Pendulum (the RLHF loop's main task) comes as a
+    :class:`~rlhf_lite.batched_envs.PendulumVecEnv` instead: the same numbers, stepped in numpy, several
+    times faster (``batched=False`` asks for gymnasium's own).
     """
     check_env_id(env_id)
     if num_envs < 1:
         raise ValueError(f"num_envs={num_envs!r} is out of range: expected a whole number >= 1")
-    fns = [lambda: make_env(env_id, horizon=horizon, **kwargs) for _ in range(num_envs)]
+    if batched and env_id == "Pendulum-v1" and horizon is not None and not mark_end and not kwargs:
+        from rlhf_lite.batched_envs import PendulumVecEnv
+
+        vec = PendulumVecEnv(num_envs, horizon)
+        vec.reset(seed=[int(seed) + i for i in range(num_envs)])
+        vec.action_space.seed(int(seed))
+        return vec
+    fns = [lambda: make_env(env_id, horizon=horizon, mark_end=mark_end, **kwargs) for _ in range(num_envs)]
     vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     vec.reset(seed=[int(seed) + i for i in range(num_envs)])
     vec.action_space.seed(int(seed))

@@ -56,6 +56,7 @@ class RLHFConfig(Config):
 
     env_id: str = param("Pendulum-v1", "task with fixed-length episodes: Pendulum-v1 (swing up and hold) or CartPole-v1 (balance)")
     horizon: int = param(200, "steps in every episode (a fixed length: a variable one would leak the reward)", low=1, high=100_000)
+    mark_end: bool = param(True, "add a flag to the observation saying the episode has ended early (the pole fell), so the learned reward can tell the absorbing state apart (tasks that can end early only)", choices=(True, False))
     total_steps: int = param(100_000, "environment steps of the whole run (random-policy clips plus PPO training)", low=1, high=100_000_000)
     label_budget: int = param(25, "labels asked for in the whole run", low=1, high=100_000)
     initial_fraction: float = param(0.4, "share of the budget asked about clips of the random policy, before training", low=0.0, high=1.0)
@@ -92,10 +93,11 @@ def ppo_config(config: RLHFConfig, **changes: Any) -> agents.PPOConfig:
 
 
 LOOP_PPO: dict[str, dict[str, Any]] = {
-    "Pendulum-v1": dict(num_envs=8, num_steps=256, num_minibatches=8, norm_obs=True),
+    "Pendulum-v1": dict(num_envs=16, num_steps=128, num_minibatches=8, norm_obs=True),
 }
-"""Changes to the agents' presets for the loop: shorter rollouts than the Pendulum preset's (more updates
-per step, and clips of a fresher policy) and standardised observations."""
+"""Changes to the agents' presets for the loop: on Pendulum, shorter rollouts than the preset's 256 steps
+(more updates per step, and clips of a fresher policy; 16 envs x 128 steps costs half the network calls of
+8 x 256 for the same batch) and standardised observations."""
 
 
 def reward_config(config: RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
@@ -175,7 +177,8 @@ class RLHFLoop:
         if isinstance(store, (str, os.PathLike)):
             store = preferences.LabelStore(store, env_id=config.env_id)
         self.store = store
-        probe = envs.make_env(config.env_id, horizon=config.horizon)
+        self.mark_end = config.mark_end and envs.can_end_early(config.env_id)
+        probe = envs.make_env(config.env_id, horizon=config.horizon, mark_end=self.mark_end)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
         self.agent = agents.PPOAgent(self.observation_space, self.action_space, self.ppo_config, seed=self.seed)
@@ -269,7 +272,8 @@ class RLHFLoop:
     def _vec_env(self, k: int) -> gym.vector.VectorEnv:
         """Fresh environments for round ``k``, seeded from (seed, k): a resumed run meets the same episodes."""
         seed = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0] % 2**31)
-        return envs.make_vec_env(self.config.env_id, self.ppo_config.num_envs, seed, horizon=self.config.horizon)
+        return envs.make_vec_env(self.config.env_id, self.ppo_config.num_envs, seed, horizon=self.config.horizon,
+                                 mark_end=self.mark_end)
 
     def _set_learning_rate(self, k: int) -> None:
         frac = 1.0 - (k - 1) / max(1, self.num_rounds) if self.config.anneal_lr else 1.0
@@ -549,7 +553,8 @@ def cut_batch(batch: dict, length: int, n: int, rng: np.random.Generator, uid_pr
 def evaluate_policy(agent: Any, config: RLHFConfig, episodes: int, seed: int, reward_fn: RewardFn | None = None) -> np.ndarray:
     """Returns ``[episodes]`` of the greedy policy on fixed-horizon episodes seeded ``seed + i``: the env's
     reward summed, or ``reward_fn`` of each step (a criterion the learner never sees)."""
-    vec = envs.make_vec_env(config.env_id, episodes, seed, horizon=config.horizon)
+    vec = envs.make_vec_env(config.env_id, episodes, seed, horizon=config.horizon,
+                            mark_end=config.mark_end and envs.can_end_early(config.env_id))
     obs, _ = vec.reset(seed=[seed + i for i in range(episodes)])
     totals = np.zeros(episodes)
     for _ in range(config.horizon):

@@ -49,7 +49,7 @@ def _assert_step_equal(ours: tuple, ref: tuple) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_steps_like_the_sync_vector_env(dtype):
     n, horizon, seed = 8, 50, 3
-    ref = envs.make_vec_env("Pendulum-v1", n, seed, horizon=horizon)
+    ref = envs.make_vec_env("Pendulum-v1", n, seed, horizon=horizon, batched=False)
     ours = PendulumVecEnv(n, horizon=horizon)
     r_obs, r_info = ref.reset(seed=[seed + i for i in range(n)])
     obs, info = ours.reset(seed=[seed + i for i in range(n)])
@@ -83,7 +83,7 @@ def test_steps_like_the_sync_vector_env(dtype):
 
 def test_partial_resets_and_reset_options_like_the_sync_vector_env():
     n, horizon = 4, 7
-    ref = envs.make_vec_env("Pendulum-v1", n, 0, horizon=horizon)
+    ref = envs.make_vec_env("Pendulum-v1", n, 0, horizon=horizon, batched=False)
     ours = PendulumVecEnv(n, horizon)
     ours.reset(seed=0)
     rng = np.random.default_rng(1)
@@ -103,7 +103,7 @@ def test_partial_resets_and_reset_options_like_the_sync_vector_env():
 
 
 def test_spaces_and_metadata_match():
-    ref = envs.make_vec_env("Pendulum-v1", 8, 0, horizon=20)
+    ref = envs.make_vec_env("Pendulum-v1", 8, 0, horizon=20, batched=False)
     ours = PendulumVecEnv(8, 20)
     assert ours.num_envs == 8
     assert ours.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
@@ -183,3 +183,14 @@ def test_ppo_learns_on_it():
     assert agent.env_steps == 256 and len(history) == 1
     assert len(agent.recent_returns) == 4 * (256 // 4 // 50)  # every env finished its 50-step episodes
     vec.close()
+
+
+def test_make_vec_env_gives_the_batched_pendulum_with_the_same_random_actions():
+    fast = envs.make_vec_env("Pendulum-v1", 4, 11, horizon=30)
+    slow = envs.make_vec_env("Pendulum-v1", 4, 11, horizon=30, batched=False)
+    assert isinstance(fast, PendulumVecEnv) and not isinstance(slow, PendulumVecEnv)
+    for _ in range(70):  # random_rollout's actions come from the vector action space: the same stream
+        a, b = fast.action_space.sample(), slow.action_space.sample()
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(fast.step(a)[0], slow.step(b)[0], rtol=1e-6)
+    assert not isinstance(envs.make_vec_env("Pendulum-v1", 2, 0), PendulumVecEnv)  # no horizon: gymnasium's

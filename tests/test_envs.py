@@ -66,6 +66,33 @@ def test_fixed_horizon_absorbs_after_failure():
     assert np.allclose(traj.observations[fell + 1:], traj.observations[fell + 1])
 
 
+def test_mark_end_flags_the_absorbing_state_and_nothing_else():
+    plain = envs.make_env("CartPole-v1", seed=0, horizon=60)
+    marked = envs.make_env("CartPole-v1", seed=0, horizon=60, mark_end=True)
+    check_env(envs.make_env("CartPole-v1", horizon=60, mark_end=True), skip_render_check=True)
+    assert marked.observation_space.shape == (5,)
+    a = rollouts.rollout(plain, lambda obs: 0, seed=0)
+    b = rollouts.rollout(marked, lambda obs: 0, seed=0)
+    assert b.observations.shape == (60, 5)
+    np.testing.assert_array_equal(b.observations[:, :4], a.observations)  # the same episode, one number more
+    np.testing.assert_array_equal(b.rewards, a.rewards)
+    fell = int(np.argmin(a.rewards))
+    flag = b.observations[:, 4]
+    assert np.all(flag[:fell + 1] == 0.0) and np.all(flag[fell + 1:] == 1.0)  # 1 exactly in the absorbing state
+    assert all(marked.observation_space.contains(o) for o in b.observations)
+    # frames of a marked episode draw like the plain one (the flag is not part of the picture)
+    np.testing.assert_array_equal(envs.draw_frames("CartPole-v1", b.observations[:3], size=40),
+                                  envs.draw_frames("CartPole-v1", a.observations[:3], size=40))
+
+
+def test_mark_end_needs_a_horizon_and_a_flat_box():
+    with pytest.raises(ValueError, match="mark_end=True needs a horizon"):
+        envs.make_env("CartPole-v1", mark_end=True)
+    with pytest.raises(ValueError, match="mark_end=True needs a flat Box"):
+        envs.make_env("rlhf_lite/GridWorld-v0", horizon=10, mark_end=True)
+    assert envs.can_end_early("CartPole-v1") and not envs.can_end_early("Pendulum-v1")
+
+
 def test_make_env_is_seeded():
     a = rollouts.rollout(envs.make_env("Pendulum-v1", seed=3), None)
     b = rollouts.rollout(envs.make_env("Pendulum-v1", seed=3), None)
