@@ -7,7 +7,9 @@ return (``--noise``: its chance of a random answer, 0 by default) and reports:
 
 * ``labels``, ``env_steps``, ``wall_s`` (the RLHF run: rollouts, labels, reward fits, PPO; not the evaluation);
 * ``true_return``: mean true return of 20 greedy evaluation episodes (seeds 10000-10019) of the learned policy;
-* ``true_reward_baseline``: the same PPO, same steps and seed, trained on the true reward (and its ``wall_s``).
+* ``true_reward_baseline``: the same PPO, same steps and seed, trained on the true reward, scaled as the
+  learned reward is (``loop.train_true_reward``), and its ``baseline_wall_s``;
+* ``startup_s``: torch's one-off lazy imports, paid before any timer starts.
 
 Targets (issue 4, median over seeds 0-4 on 2 cores): 25 labels -> true_return >= -180 in <= 30 s;
 50 labels -> >= -170. ``RLHF_LITE_FAST=1`` shrinks everything to a smoke run.
