@@ -94,10 +94,13 @@ def ppo_config(config: RLHFConfig, **changes: Any) -> agents.PPOConfig:
 
 LOOP_PPO: dict[str, dict[str, Any]] = {
     "Pendulum-v1": dict(num_envs=16, num_steps=128, num_minibatches=8, norm_obs=True),
+    "CartPole-v1": dict(norm_reward=True),
 }
 """Changes to the agents' presets for the loop: on Pendulum, shorter rollouts than the preset's 256 steps
 (more updates per step, and clips of a fresher policy; 16 envs x 128 steps costs half the network calls of
-8 x 256 for the same batch) and standardised observations."""
+8 x 256 for the same batch) and standardised observations. On CartPole, returns scaled by their running
+spread: the learned reward's scale differs from round to round, and unscaled, an early round's reward
+often pushed the policy into always pushing one way, from which it never recovered."""
 
 
 def reward_config(config: RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
@@ -472,6 +475,19 @@ class RLHFLoop:
         loop.history = state["history"]
         loop.records = [preferences.PreferenceRecord.from_dict(r) for r in state["records"]]
         return loop
+
+
+def quick_config(fast: bool = False, **changes: Any) -> RLHFConfig:
+    """The quick task: fixed-horizon CartPole (200 steps, the fallen pole an absorbing state) taught by 30
+    labels in 50k steps (about 15 s on one core). The learning rate is the CartPole preset's, kept constant:
+    PPO chases a reward that moves each round, and an annealed step size left it stuck where the early,
+    rougher rewards had sent it. Over seeds 0-9 the greedy return went from a median of 12 (untrained) to
+    200 (trained), with 2 seeds in 10 staying low (53 and 10)."""
+    base = dict(env_id="CartPole-v1", total_steps=50_000, label_budget=30, initial_fraction=0.5, queries_per_round=3,
+                learning_rate=3e-3, anneal_lr=False)
+    if fast:
+        base.update(total_steps=1600 + 3 * 1024, steps_per_round=1024, label_budget=6)
+    return RLHFConfig(**{**base, **changes})
 
 
 # ============================================================================================================
