@@ -1,0 +1,39 @@
+"""Every benchmark script runs in fast mode and prints exactly one JSON line with the fields its docstring
+promises (the numbers themselves are the benchmarks' business, not the tests')."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+EXPECTED = {
+    "ppo_cartpole.py": {"env_steps", "wall_s", "eval_return"},
+    "reward_model.py": {"env_id", "seed"},
+    "rlhf_pendulum.py": {"labels", "env_steps", "wall_s", "true_return", "true_reward_baseline"},
+    "rlhf_new_behaviour.py": {"labels", "score_untrained", "score_trained"},
+    "rlhf_quick.py": {"labels", "env_steps", "wall_s", "true_return_untrained", "true_return"},
+}
+"""Scripts and the keys their JSON line must hold. ``widget_latency.py`` (a browser) and ``notebooks.py``
+(every lesson) are exercised by the browser and notebook tests instead."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_benchmark_prints_one_json_line(script, tmp_path):
+    env = dict(os.environ, RLHF_LITE_FAST="1", SDL_VIDEODRIVER="dummy")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stdout[-2000:]
+    record = json.loads(lines[0])
+    assert EXPECTED[script] <= set(record), sorted(record)
+    assert record.get("fast", record.get("fast_mode")) is True
+    assert list(tmp_path.iterdir()) == []  # a fast run writes nothing into the folder it runs from
