@@ -373,7 +373,12 @@ def _flatten_obs(space: gym.Space, obs: np.ndarray) -> np.ndarray:
         out = np.zeros((len(obs), int(space.n)), np.float32)
         out[np.arange(len(obs)), np.asarray(obs, np.int64).reshape(-1) - int(space.start)] = 1.0
         return out
-    return np.asarray(obs, np.float32).reshape(len(obs), -1)
+    x = np.asarray(obs, np.float32)
+    if x.shape[1:] != tuple(space.shape):
+        raise ValueError(f"observations have shape {x.shape}: expected [B, {', '.join(map(str, space.shape))}] for "
+                         f"observation_space={space} (an env made with other settings than the agent's, e.g. "
+                         "without the RLHF loop's mark_end? loop.make_env(config) makes a matching one)")
+    return x.reshape(len(x), -1)
 
 
 def _space_to_dict(space: gym.Space) -> dict:

@@ -180,8 +180,8 @@ class RLHFLoop:
         if isinstance(store, (str, os.PathLike)):
             store = preferences.LabelStore(store, env_id=config.env_id)
         self.store = store
-        self.mark_end = config.mark_end and envs.can_end_early(config.env_id)
-        probe = envs.make_env(config.env_id, horizon=config.horizon, mark_end=self.mark_end)
+        self.mark_end = _marks_end(config)
+        probe = make_env(config)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
         self.agent = agents.PPOAgent(self.observation_space, self.action_space, self.ppo_config, seed=self.seed)
@@ -566,11 +566,20 @@ def cut_batch(batch: dict, length: int, n: int, rng: np.random.Generator, uid_pr
     ]
 
 
+def make_env(config: RLHFConfig, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """One environment as the loop's agents see it: ``config``'s task, horizon and absorbing-state flag
+    (for a clip of a trained policy: ``make_env(config, seed, render_mode="rgb_array")``)."""
+    return envs.make_env(config.env_id, seed=seed, horizon=config.horizon, mark_end=_marks_end(config), render_mode=render_mode)
+
+
+def _marks_end(config: RLHFConfig) -> bool:
+    return config.mark_end and envs.can_end_early(config.env_id)
+
+
 def evaluate_policy(agent: Any, config: RLHFConfig, episodes: int, seed: int, reward_fn: RewardFn | None = None) -> np.ndarray:
     """Returns ``[episodes]`` of the greedy policy on fixed-horizon episodes seeded ``seed + i``: the env's
     reward summed, or ``reward_fn`` of each step (a criterion the learner never sees)."""
-    vec = envs.make_vec_env(config.env_id, episodes, seed, horizon=config.horizon,
-                            mark_end=config.mark_end and envs.can_end_early(config.env_id))
+    vec = envs.make_vec_env(config.env_id, episodes, seed, horizon=config.horizon, mark_end=_marks_end(config))
     obs, _ = vec.reset(seed=[seed + i for i in range(episodes)])
     totals = np.zeros(episodes)
     for _ in range(config.horizon):

@@ -15,7 +15,7 @@ import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from rlhf_lite import agents, labelers, loop, preferences, widgets  # noqa: E402
+from rlhf_lite import agents, envs, labelers, loop, preferences, widgets  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -315,3 +315,15 @@ def test_preferences_alone_improve_the_true_return_on_the_main_task():
     untrained, trained = _untrained_and_trained(loop.RLHFConfig(**QUICK), trained_seeds=range(3))
     assert np.median(trained) > untrained.max(), (trained, untrained)
     assert trained.mean() - untrained.mean() > 5 * max(untrained.std(), 10.0), (trained, untrained)
+
+
+def test_make_env_gives_the_loops_view_of_the_task_and_a_mismatch_is_named():
+    cfg = loop.RLHFConfig(**TINY)
+    run = loop.RLHFLoop(cfg, oracle(), seed=0)
+    env = loop.make_env(cfg, seed=1)
+    assert env.observation_space == run.observation_space
+    obs, _ = env.reset(seed=1)
+    run.agent.act(obs[None])  # fits
+    plain = envs.make_env("CartPole-v1", seed=1, horizon=cfg.horizon)  # no absorbing-state flag
+    with pytest.raises(ValueError, match=r"observations have shape \(1, 4\): expected \[B, 5\].*loop.make_env"):
+        run.agent.act(plain.reset(seed=1)[0][None])
