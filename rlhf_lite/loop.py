@@ -180,7 +180,6 @@ class RLHFLoop:
         if isinstance(store, (str, os.PathLike)):
             store = preferences.LabelStore(store, env_id=config.env_id)
         self.store = store
-        self.mark_end = _marks_end(config)
         probe = make_env(config)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
@@ -276,7 +275,7 @@ class RLHFLoop:
         """Fresh environments for round ``k``, seeded from (seed, k): a resumed run meets the same episodes."""
         seed = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0] % 2**31)
         return envs.make_vec_env(self.config.env_id, self.ppo_config.num_envs, seed, horizon=self.config.horizon,
-                                 mark_end=self.mark_end)
+                                 mark_end=_marks_end(self.config))
 
     def _set_learning_rate(self, k: int) -> None:
         frac = 1.0 - (k - 1) / max(1, self.num_rounds) if self.config.anneal_lr else 1.0
