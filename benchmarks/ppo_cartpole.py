@@ -18,9 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
 
-from _common import emit, warm_up_torch  # noqa: E402
+from _common import emit, setup_torch  # noqa: E402
 from rlhf_lite import agents, envs  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -32,8 +31,7 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest for this tiny net)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    startup_s = warm_up_torch()  # one-off imports, outside every timer
+    startup_s = setup_torch(args.threads)  # one-off imports, outside every timer
     max_steps = 4_096 if fast_mode() else args.max_steps
 
     config = agents.PPOConfig.cartpole()

@@ -19,14 +19,18 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
-import numpy as np
-import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from rlhf_lite import agents, envs, labelers, preferences, rollouts
-from rlhf_lite import reward_model as rm
-from rlhf_lite.config import fast_mode
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from _common import setup_torch  # noqa: E402
+from rlhf_lite import agents, envs, labelers, preferences, rollouts  # noqa: E402
+from rlhf_lite import reward_model as rm  # noqa: E402
+from rlhf_lite.config import fast_mode  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
 HORIZON = 200
@@ -69,7 +73,7 @@ def main() -> None:
     ap.add_argument("--modes", type=str, default="random,active")
     ap.add_argument("--source", choices=sorted(SOURCES), default="mixed", help="where the segments come from")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    startup_s = setup_torch()  # one thread; torch's one-off imports, so the first fit's time is training only
     t_start = time.perf_counter()
     fast = fast_mode()
     checkpoints = [int(x) for x in args.labels.split(",")]
@@ -91,9 +95,6 @@ def main() -> None:
 
     obs_space = envs.make_env(ENV_ID).observation_space
     act_space = envs.make_env(ENV_ID).action_space
-    # Constructing the first torch optimizer imports torch._dynamo (seconds, once per process); pay it here so
-    # that the first fit's time measures training only.
-    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
     results = {}
     for mode in args.modes.split(","):
         rng = np.random.default_rng(args.seed)
@@ -146,6 +147,7 @@ def main() -> None:
         "target_at_100": {"accuracy": 0.85, "spearman": 0.9, "met": {m: (r is not None and r["accuracy"] >= 0.85 and r["spearman"] >= 0.9) for m, r in at100.items()}},
         "wall_s": round(time.perf_counter() - t_start, 2),
         "torch_threads": torch.get_num_threads(),
+        "startup_s": startup_s,
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "timing_note": "fit_s = wall seconds of the fit at that label count (after 2 batches of new labels), total_fit_s = all fits so far; *_cpu_s = process CPU seconds (less sensitive to other load on the machine)",
         "python": platform.python_version(),

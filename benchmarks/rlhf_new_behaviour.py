@@ -25,9 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from _common import emit, warm_up_torch  # noqa: E402
+from _common import emit, setup_torch  # noqa: E402
 from rlhf_lite import labelers, loop, preferences  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -40,8 +39,7 @@ def main() -> None:
     p.add_argument("--save", default=None, help="also write the answers to this label file")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    startup_s = warm_up_torch()  # one-off imports, outside every timer
+    startup_s = setup_torch(args.threads)  # one-off imports, outside every timer
 
     config = loop.spin_config(fast=fast_mode())
     if args.labels is not None:

@@ -26,9 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from _common import emit, warm_up_torch  # noqa: E402
+from _common import emit, setup_torch  # noqa: E402
 from rlhf_lite import labelers, loop  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -43,8 +42,7 @@ def main() -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip PPO on the true reward")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest for these small nets)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    startup_s = warm_up_torch()  # one-off imports, outside every timer
+    startup_s = setup_torch(args.threads)  # one-off imports, outside every timer
 
     changes = dict(label_budget=args.labels, selection=args.selection, eval_episodes=0)
     if args.steps is not None:

@@ -20,9 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from _common import emit, warm_up_torch  # noqa: E402
+from _common import emit, setup_torch  # noqa: E402
 from rlhf_lite import labelers, loop  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -32,8 +31,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.1, help="oracle's chance of a random answer")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    startup_s = warm_up_torch()
+    startup_s = setup_torch()  # one thread; one-off imports, outside every timer
 
     config = loop.quick_config(fast=fast_mode(), eval_episodes=0)
     oracle = labelers.OracleLabeler(noise_prob=args.noise, rng=np.random.default_rng(args.seed))
