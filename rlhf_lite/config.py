@@ -9,6 +9,7 @@ and the notebooks' sliders read it so that a slider can never offer a value the 
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 import os
 from typing import Any
@@ -121,6 +122,20 @@ class Config:
         rows = [(f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", "")) for f in dataclasses.fields(self)]
         w = [max(len(r[i]) for r in rows) for i in range(3)]
         return "\n".join(f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}" for a, b, c, d in rows)
+
+    def describe_html(self) -> str:
+        """The :meth:`describe` table as HTML (name, value, allowed values, help), so that long help lines wrap
+        inside their cell instead of breaking the columns. A notebook shows it for ``display(config)``."""
+        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("field", "value", "allowed", "what it does"))
+        rows = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{html.escape(c)}</td>" for c in (
+                f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", ""))) + "</tr>"
+            for f in dataclasses.fields(self))
+        return (f"<table class='rlhf-config'><caption style='text-align:left'><b>{type(self).__name__}</b>"
+                f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+    def _repr_html_(self) -> str:
+        return self.describe_html()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly dict of the fields."""

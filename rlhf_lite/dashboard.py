@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import textwrap
 import threading
 import time
 from typing import Any, Sequence
@@ -58,14 +59,28 @@ def plot_history(
         ("What we want (the learner never sees it)", "What the policy was trained on", "Human feedback spent"),
     ):
         ax.set_xlabel("environment steps")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(axis_label(ylabel))
         ax.set_title(what, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    _whole_numbers(axes[2].yaxis)
+    axes[2].set_ylim(bottom=0)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def axis_label(text: str, width: int = 32) -> str:
+    """``text`` wrapped onto lines of at most ``width`` characters, so a long axis label is never cut off."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
+
+
+def _whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only (labels are counted, never 1.925 of them)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_label_efficiency(results: dict[str, Sequence[tuple[int, float]]], *, ylabel: str = "true return after training",
@@ -81,7 +96,8 @@ def plot_label_efficiency(results: dict[str, Sequence[tuple[int, float]]], *, yl
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle="--", label=baseline_label)
     ax.set_xlabel("labels used")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(axis_label(ylabel))
+    _whole_numbers(ax.xaxis)
     ax.set_title("Label efficiency")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -94,11 +110,20 @@ class Dashboard:
     ``compare`` adds finished runs to the picture (e.g. ``{"PPO on the true reward": history}``). Redraws at
     most every ``min_interval`` seconds (a PNG costs tens of milliseconds the loop would rather train with);
     :meth:`close` draws the final picture. Outside a notebook it only records.
+
+    ``labeler`` (a :class:`~rlhf_lite.widgets.WidgetLabeler`) and ``first_labels`` (the loop's
+    ``schedule[0]``) say what the loop waits for before its first round: until then the status line reads
+    "waiting for your first 12 labels (3 given)" and follows every click, instead of a bare "waiting".
     """
 
     def __init__(self, name: str = "RLHF", *, compare: dict[str, Sequence[dict]] | None = None,
-                 true_label: str = "true return (greedy policy)", min_interval: float = 1.0):
+                 true_label: str = "true return (greedy policy)", min_interval: float = 1.0,
+                 labeler: Any = None, first_labels: int | None = None):
+        if first_labels is not None and (not isinstance(first_labels, int) or first_labels < 0):
+            raise ValueError(f"first_labels={first_labels!r} is not allowed: expected a whole number >= 0 "
+                             "(the labels the loop asks before its first round: loop.schedule[0])")
         self.name, self.compare, self.true_label, self.min_interval = name, dict(compare or {}), true_label, min_interval
+        self.labeler, self.first_labels = labeler, first_labels
         self.history: list[dict] = []
         self.error: str | None = None
         self.redraws = 0
@@ -110,9 +135,14 @@ class Dashboard:
 
             self._status = w.HTML("waiting for the first round&hellip;")
             self._status.add_class("rlhf-dashboard-status")
-            self._image = w.Image(format="png", layout=w.Layout(width="100%"))
+            # hidden until the first picture is drawn: an empty image shows as a broken-image icon
+            self._image = w.Image(format="png", layout=w.Layout(width="100%", display="none"))
             self.widget = w.VBox([self._status, self._image])
             self.widget.add_class("rlhf-dashboard")
+            self._show_status()
+        if labeler is not None:  # keep the waiting line current with every click (and undo)
+            labeler.on_label(lambda _record: self._show_status())
+            labeler.on_undo(lambda _record: self._show_status())
 
     def __call__(self, entry: dict) -> bool:
         with self._lock:
@@ -131,15 +161,39 @@ class Dashboard:
         if self.error:
             return f"The loop stopped with an error: {self.error}"
         if not self.history:
-            return "waiting for the first round..."
+            return self._waiting()
         e = self.history[-1]
         parts = [f"round {e['round']}", f"{e['labels']} labels", f"{e['env_steps']:,} env steps"]
-        if e.get("true_return") is not None:
-            parts.append(f"true return {e['true_return']:.1f}")
+        if e.get("true_return") is not None:  # named as the left panel is ("spin criterion", not "true return")
+            what = self.true_label.split(" (")[0] if self.true_label != "true return (greedy policy)" else "true return"
+            parts.append(f"{what} {e['true_return']:.1f}")
         if e.get("new_label_accuracy") is not None:
             parts.append(f"predictor agreed with {100 * e['new_label_accuracy']:.0f}% of the new labels before training on them")
         parts.append(f"{e['seconds']:.0f} s")
-        return ", ".join(parts)
+        line = ", ".join(parts)
+        pending = self._person_pending()
+        if pending:
+            line += f"; {pending} pair(s) above wait for your answer"
+        return line
+
+    def _person_pending(self) -> int:
+        """Pairs a person has on screen or queued (0 without a labeler, or when a stand-in answers)."""
+        if self.labeler is None or getattr(self.labeler, "headless", False):
+            return 0
+        return int(getattr(self.labeler, "n_pending", 0))
+
+    def _waiting(self) -> str:
+        """What the loop waits for before its first round, in words."""
+        if self.labeler is None or self.first_labels is None:
+            return "waiting for the first round..."
+        n, given = self.first_labels, int(getattr(self.labeler, "n_labels", 0))
+        if getattr(self.labeler, "headless", False):
+            who = getattr(self.labeler, "fallback_name", "the stand-in")
+            return f"waiting for the first {n} labels from the stand-in ({who}): {min(given, n)} given"
+        if given < n:
+            return (f"waiting for your first {n} labels ({given} given): label the pairs above; the first round "
+                    "of training starts after them")
+        return f"your first {n} labels are in: fitting the reward predictor and scoring the first policy..."
 
     def figure(self):
         with self._lock:
@@ -155,6 +209,7 @@ class Dashboard:
         fig.savefig(buf, format="png", dpi=80)
         self._show_status()
         self._image.value = buf.getvalue()
+        self._image.layout.display = None
         self.redraws += 1
 
     def _show_status(self) -> None:

@@ -1,7 +1,8 @@
 """What the reader sees: learning curves, a curve that redraws while training, clips and frame strips.
 
 Clips are animated GIFs made with pillow, so they play inline in JupyterLab (and in a saved notebook) with no
-ffmpeg and no JavaScript. Curves are matplotlib figures with axes labelled in words.
+ffmpeg and no JavaScript. Curves are matplotlib figures with axes labelled in words. :func:`say` prints a
+paragraph wrapped at word boundaries, and :func:`number` writes a number without a negative zero.
 """
 
 from __future__ import annotations
@@ -9,10 +10,43 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 import time
 from typing import Any, Sequence
 
 import numpy as np
+
+# --------------------------------------------------------------------------------------------------------
+# Text for the reader
+# --------------------------------------------------------------------------------------------------------
+
+TEXT_WIDTH = 100
+"""Characters per printed line: JupyterLab's output area breaks longer lines anywhere, even mid-word."""
+
+
+def wrap(*paragraphs: str, width: int = TEXT_WIDTH) -> str:
+    """Paragraphs joined by newlines, each wrapped at word boundaries to ``width`` characters (continuation
+    lines indented by two spaces; empty paragraphs are left out). Words longer than a line (paths) are kept
+    whole, never cut."""
+    out = []
+    for text in paragraphs:
+        if not str(text).strip():  # an empty paragraph (a condition that did not apply) prints nothing
+            continue
+        out.append(textwrap.fill(" ".join(str(text).split()), width, subsequent_indent="  ",
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
+def say(*paragraphs: str, width: int = TEXT_WIDTH) -> None:
+    """Print :func:`wrap` of ``paragraphs``: what a lesson tells the reader in a printed line."""
+    print(wrap(*paragraphs, width=width))
+
+
+def number(value: float, digits: int = 0) -> str:
+    """``value`` with ``digits`` decimals and never a negative zero: -0.3 prints as "0", not "-0"."""
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
 
 # --------------------------------------------------------------------------------------------------------
 # Learning curves
@@ -265,20 +299,41 @@ def side_by_side(
     *,
     fps: float = 30,
     height: int | None = 160,
+    note: str | None = None,
 ):
     """Two clips next to each other, same length, for comparing behaviour, as ``IPython.display.HTML``.
 
     The shorter clip holds its last frame for the missing time (an episode that ended early stays still),
-    so both loop together.
+    so both loop together. ``note`` is a line under the clips (e.g. ``widgets.clip_legend(env_id)``).
+    """
+    if len(titles) != 2:
+        raise ValueError(f"titles={titles!r} must name the two clips: expected two strings")
+    return clips_in_a_row([frames_a, frames_b], titles, fps=fps, height=height, note=note)
+
+
+def clips_in_a_row(
+    clips: Sequence[np.ndarray],
+    titles: Sequence[str],
+    *,
+    fps: float = 30,
+    height: int | None = 160,
+    note: str | None = None,
+):
+    """Clips ``[T, H, W, 3]`` in one row, each with its title, looping together, as ``IPython.display.HTML``.
+
+    Shorter clips hold their last frame for the missing time; ``note`` is a line of explanation under them.
     """
     from IPython.display import HTML
 
-    a, b = _check_frames(frames_a), _check_frames(frames_b)
-    if len(titles) != 2:
-        raise ValueError(f"titles={titles!r} must name the two clips: expected two strings")
-    n = max(len(a), len(b))
-    figures = "".join(_figure_html(f, fps, t, height, total_frames=n) for f, t in zip((a, b), titles))
-    return HTML(f'<div class="rlhf-side-by-side" style="display:flex;gap:16px;align-items:flex-start">{figures}</div>')
+    frames = [_check_frames(f) for f in clips]
+    if len(titles) != len(frames) or not frames:
+        raise ValueError(f"titles={titles!r} must name each of the {len(frames)} clips: expected one string per clip")
+    n = max(len(f) for f in frames)
+    figures = "".join(_figure_html(f, fps, t, height, total_frames=n) for f, t in zip(frames, titles))
+    row = f'<div class="rlhf-side-by-side" style="display:flex;gap:16px;align-items:flex-start">{figures}</div>'
+    if note:
+        row += f'<div class="rlhf-clip-note" style="color:#555;max-width:760px">{html.escape(note)}</div>'
+    return HTML(row)
 
 
 def episode_frames(env: Any, policy: Any = None, *, seed: int | None = None, max_steps: int = 1000):

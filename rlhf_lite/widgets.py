@@ -30,12 +30,13 @@ Undo retracts the last answer given in this session (a retraction record is appe
 rewritten) and puts that pair back on screen. Records already handed out by ``wait_for_labels`` may thus be
 retracted later: refit the reward model from ``store.pairs()``, which honours retractions.
 
-**Headless runs.** With no person at the keyboard (``RLHF_LITE_FAST=1``, ``RLHF_LITE_HEADLESS=1``,
-``headless=True``, or plain Python without a Jupyter kernel) the labeler says so in its display and answers
-every submitted pair at once with a fallback labeler (an :class:`~rlhf_lite.labelers.OracleLabeler` unless
-you pass another, e.g. a ``ReplayLabeler``). Its records name that fallback, never a person.
-``RLHF_LITE_HEADLESS=0`` forces the interactive widget even in fast mode (browser tests use fast budgets with
-real clicks).
+**Headless runs.** With no person at the keyboard (:func:`headless_reason` decides: a script such as
+nbclient runs the notebook, plain Python without a Jupyter kernel, ``RLHF_LITE_HEADLESS=1`` or
+``headless=True``) the labeler says so in its display and answers every submitted pair at once with a
+fallback labeler (an :class:`~rlhf_lite.labelers.OracleLabeler` unless you pass another, e.g. a
+``ReplayLabeler``). Its records name that fallback, never a person. Fast mode only shrinks budgets: in
+JupyterLab the widgets still wait for the person's clicks. ``RLHF_LITE_HEADLESS=0`` forces the interactive
+widget.
 
 **Stable DOM classes** (``widget.add_class``), for browser tests and custom CSS:
 
@@ -48,13 +49,15 @@ real clicks).
 ``rlhf-undo``       button "undo"
 ``rlhf-clip-left``  the left clip (an ``<img>`` holding an animated GIF)
 ``rlhf-clip-right`` the right clip
+``rlhf-clip-empty`` on both clips while no pair is on screen (they show blank frames, not the last pair)
+``rlhf-legend``     what the marks in the clips mean (Pendulum: the torque arrow)
 ``rlhf-counter``    "7 / 20 labels" text
 ``rlhf-progress``   progress bar toward the target
 ``rlhf-timing``     seconds per label
 ``rlhf-status``     what to do now / waiting / headless notice / errors
 ``rlhf-belief``     what the predictor believes about the pair just answered
 ``rlhf-pair``       "pair #12" of the pair on screen (changes with every new pair)
-``rlhf-panel``      a :class:`ConfigPanel`; its sliders carry ``rlhf-param-<field>``
+``rlhf-panel``      a :class:`ConfigPanel`: sliders ``rlhf-param-<field>``, typing boxes ``rlhf-value-<field>``
 ==================  ==========================================================
 
 Keyboard shortcuts are not offered: ipywidgets has no key events, JavaScript outputs run only in trusted
@@ -87,7 +90,8 @@ ANSWER_BUTTONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("left", "Left is better", "rlhf-left", "info", "The LEFT clip shows the better behaviour"),
     ("right", "Right is better", "rlhf-right", "info", "The RIGHT clip shows the better behaviour"),
     ("equal", "Equally good", "rlhf-equal", "", "Both clips are about as good as each other"),
-    ("cant_tell", "Can't tell", "rlhf-cant-tell", "", "Not sure: this pair is skipped for training"),
+    ("cant_tell", "Can't tell", "rlhf-cant-tell", "",
+     "Not sure: this pair is not used for training, but it counts as one of your labels"),
 )
 ANSWER_WORDS = {"left": "left is better", "right": "right is better", "equal": "equally good", "cant_tell": "can't tell"}
 
@@ -95,10 +99,13 @@ _FPS_CACHE: dict[str, float] = {}
 
 
 def headless_reason(headless: bool | None = None) -> str | None:
-    """Why no person can label here (a sentence), or ``None`` when the interactive widget should be used.
+    """Why no person can click here (a sentence), or ``None`` when a person can: the ONE decision that every
+    labeling widget and every notebook's "nobody is there" cell asks.
 
-    ``headless`` True/False decides outright; ``None`` asks ``RLHF_LITE_HEADLESS`` (``1``/``0``), then fast
-    mode, then whether a Jupyter kernel is running.
+    In order: ``headless`` True/False decides outright; ``RLHF_LITE_HEADLESS=1``/``0`` decides; plain Python
+    without a Jupyter kernel is headless; in a kernel, a person can click when :func:`front_end_evidence`
+    finds a notebook front end connected, and it is headless when it finds none (a script such as nbclient,
+    nbconvert or papermill runs the notebook). Fast mode plays no part: it only shrinks training budgets.
     """
     if headless is True:
         return "headless=True was passed"
@@ -109,19 +116,83 @@ def headless_reason(headless: bool | None = None) -> str | None:
         return f"{HEADLESS_ENV_VAR}={os.environ[HEADLESS_ENV_VAR]} is set"
     if flag in ("0", "false", "no"):
         return None
-    if config_lib.fast_mode():
-        return f"fast mode is on ({config_lib.FAST_ENV_VAR}=1), so nobody is expected to click"
-    if not _in_kernel():
+    kernel = _kernel()
+    if kernel is None:
         return "this is plain Python, not a Jupyter kernel, so no buttons can be shown"
+    if front_end_evidence(kernel) is None:
+        return ("a script runs this notebook (nbclient, nbconvert or papermill, as in the automatic tests), not a "
+                f"notebook page, so nobody can click; if you are at a page, set {HEADLESS_ENV_VAR}=0")
     return None
 
 
-def _in_kernel() -> bool:
+_FRONT_END_SEEN: dict[str, str] = {}  # evidence seen earlier in this kernel that a front end renders widgets
+
+
+def front_end_evidence(kernel: Any = None) -> str | None:
+    """What shows that a notebook front end shows this kernel's widgets to a person (a phrase), or ``None``.
+
+    Signals, first match wins (``kernel`` defaults to the running IPython kernel):
+
+    - a front end drew a widget: :func:`watch_views` widgets (every :class:`ConfigPanel`) ask the front end to
+      count the views it renders (ipywidgets' ``_view_count``); a count above 0 means a widget front end is
+      connected. The front end's report reaches the kernel only between cells (with Run All, after the
+      queued cells), so this covers cells run one at a time, in any front end that renders widgets.
+    - the running cell came from a notebook page: JupyterLab 3+ and Notebook 7 (the ``@jupyterlab/services``
+      client) put the cell's ``cellId`` in every execute request's metadata; nbclient, nbconvert, papermill
+      and ``jupyter console`` send no metadata. Checked in JupyterLab 4 + Chromium (tests/browser) and
+      nbclient (tests/test_notebooks.py). This covers Run All.
+    - the running code answers a widget event (a click or a slider move sent by a front end).
+    - VS Code's Jupyter extension defines ``__vsc_ipynb_file__`` in its kernels (not checked here).
+
+    A page whose widgets cannot render (``jupyterlab_widgets`` missing) still counts as a person at the page:
+    README's troubleshooting covers that; ``RLHF_LITE_HEADLESS`` overrides every signal.
+    """
+    if _FRONT_END_SEEN:
+        return next(iter(_FRONT_END_SEEN.values()))
+    kernel = kernel if kernel is not None else _kernel()
+    if kernel is None:
+        return None
+    try:
+        parent = kernel.get_parent() or {}
+    except Exception:  # an older or foreign kernel without get_parent(): no evidence either way
+        parent = {}
+    msg_type = (parent.get("header") or {}).get("msg_type")
+    if msg_type == "execute_request" and (parent.get("metadata") or {}).get("cellId"):
+        return _seen("a notebook page ran this cell (its execute request names the cell)")
+    if msg_type == "comm_msg":
+        return _seen("a front end sent a widget event (a click or a slider move)")
+    shell = getattr(kernel, "shell", None)
+    if "__vsc_ipynb_file__" in (getattr(shell, "user_ns", None) or {}):
+        return _seen("VS Code runs this notebook")
+    return None
+
+
+def _seen(evidence: str) -> str:
+    _FRONT_END_SEEN.setdefault("front end", evidence)  # a front end stays connected: later calls trust it
+    return evidence
+
+
+def watch_views(widget: Any) -> Any:
+    """Ask the front end to report how many views of ``widget`` it renders (ipywidgets' ``_view_count``), so
+    that :func:`front_end_evidence` learns that a widget front end is connected once one is drawn."""
+    if getattr(widget, "_view_count", 0) is None:
+        widget._view_count = 0
+
+        def on_count(change: Any) -> None:
+            if (change.get("new") or 0) > 0:
+                _seen(f"a front end drew a {type(widget).__name__} widget")
+
+        widget.observe(on_count, names="_view_count")
+    return widget
+
+
+def _kernel() -> Any:
+    """The running IPython kernel, or ``None`` (plain Python, or IPython without a kernel)."""
     ipython = sys.modules.get("IPython")
     if ipython is None:
-        return False
+        return None
     shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return getattr(shell, "kernel", None) if shell is not None else None
 
 
 def clip_fps(env_id: str) -> float:
@@ -156,7 +227,25 @@ def default_crop(env_id: str | None) -> float:
     return CLIP_CROP.get(name, 1.0)
 
 
-def segment_frames(segment: Segment, env_id: str | None, *, height: int = 160, crop: float | None = None) -> np.ndarray:
+CLIP_HEIGHT = 240
+"""Default height of a clip in pixels: large enough to judge a pendulum's angle and its torque arrow by eye."""
+
+CLIP_LEGEND: dict[str, str] = {
+    "Pendulum": ("The curved arrow around the pivot is the motor: it points the way the motor pushes the pole "
+                 "(clockwise or counter-clockwise), and the bigger the arrow, the harder the push. "
+                 "No arrow: no push."),
+}
+"""What the marks in a task's clips mean, in plain words (shown next to the clips)."""
+
+
+def clip_legend(env_id: str | None) -> str | None:
+    """A sentence explaining what the clips of ``env_id`` show beyond the body itself (None: nothing to explain)."""
+    name = (env_id or "").split("/")[-1].split("-")[0]
+    return CLIP_LEGEND.get(name)
+
+
+def segment_frames(segment: Segment, env_id: str | None, *, height: int = CLIP_HEIGHT,
+                   crop: float | None = None) -> np.ndarray:
     """The pictures ``[L, H, W, 3]`` uint8 of a clip: its stored ``frames``, or frames re-drawn from its observations.
 
     Re-drawing (``envs.draw_frames``) lets label files and rollouts carry no pictures at all. ``crop`` keeps
@@ -187,7 +276,7 @@ def segment_gif(
     env_id: str | None,
     *,
     fps: float | None = None,
-    height: int = 160,
+    height: int = CLIP_HEIGHT,
     crop: float | None = None,
 ) -> bytes:
     """An animated GIF of one segment (:func:`segment_frames`), ``height`` pixels high, playing in real time."""
@@ -196,6 +285,22 @@ def segment_gif(
     frames = segment_frames(segment, env_id, height=height, crop=crop)
     fps = fps if fps is not None else (clip_fps(env_id) if env_id else 20.0)
     return plotting.gif_bytes(frames, fps, height=height)
+
+
+_BLANK_GIFS: dict[tuple[int, int], bytes] = {}
+
+
+def _blank_gif(width: int, height: int) -> bytes:
+    """A plain light-grey GIF of ``width`` x ``height`` pixels: the clips' place while no pair is on screen."""
+    key = (int(width), int(height))
+    if key not in _BLANK_GIFS:
+        from PIL import Image
+        import io
+
+        buf = io.BytesIO()
+        Image.new("RGB", key, (242, 242, 242)).save(buf, format="GIF")
+        _BLANK_GIFS[key] = buf.getvalue()
+    return _BLANK_GIFS[key]
 
 
 @dataclasses.dataclass
@@ -218,7 +323,14 @@ class WidgetLabeler:
     :meth:`set_predictor` takes. ``fallback`` answers in headless mode (default: the oracle with 10% noise,
     seeded by ``seed``). ``question`` tells the person what "better" means for this task. ``prefetch`` is how
     many queued pairs a background thread draws ahead (0: draw each pair when it is shown, on the caller's
-    thread); ``clip_height`` is the clips' height in pixels, ``fps`` their frame rate (default: real time).
+    thread); ``clip_height`` is the clips' height in pixels (default :data:`CLIP_HEIGHT`), ``fps`` their frame
+    rate (default: real time). ``legend`` explains what the clips show under them (default
+    :func:`clip_legend`, e.g. Pendulum's torque arrow; ``""`` for none). ``skip_bad=True`` opens a path's label
+    file skipping bad lines with a warning (what the store's error about a damaged line advises).
+
+    "Can't tell" answers are stored and count toward ``target`` (they cost the person a judgement just like a
+    clear answer, and a loop's label budget counts every answer), but they are not used for training; the
+    counter says how many of the labels they are.
     """
 
     writes_to_store = True
@@ -235,10 +347,12 @@ class WidgetLabeler:
         fallback: Any = None,
         headless: bool | None = None,
         question: str = "Which clip shows the better behaviour?",
-        clip_height: int = 160,
+        clip_height: int = CLIP_HEIGHT,
         fps: float | None = None,
         prefetch: int = 16,
         seed: int = 0,
+        legend: str | None = None,
+        skip_bad: bool = False,
     ):
         from rlhf_lite import preferences
 
@@ -264,10 +378,13 @@ class WidgetLabeler:
         else:  # a new file's header says who fills it: the person clicking, or the stand-in of a headless run
             who = (f"{self.fallback_name}, standing in because no person was labeling ({self.headless_reason})"
                    if self.headless else f"clicks of {self.name!r} in the rlhf_lite WidgetLabeler")
-            self.store = preferences.LabelStore(Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}")
+            self.store = preferences.LabelStore(
+                Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}", skip_bad=skip_bad
+            )
         self.target = int(target)
         self.question = question
         self.clip_height = int(clip_height)
+        self.legend = clip_legend(env_id) if legend is None else str(legend)
         self.fps = fps
         self.prefetch = max(0, int(prefetch))
 
@@ -280,6 +397,7 @@ class WidgetLabeler:
         self._unclaimed: list[Any] = []  # records not yet returned by wait_for_labels
         self._next_id = 0
         self._count = len(self.store)
+        self._cant_tell = self.store.counts().get("cant_tell", 0)  # live "can't tell" answers among them
         self._seconds: list[float] = []
         self._on_label: list[Callable[[Any], Any]] = []
         self._on_undo: list[Callable[[Any], Any]] = []
@@ -307,6 +425,11 @@ class WidgetLabeler:
 
         clips = w.HBox([w.VBox([w.HTML(caption.format("left")), self.clip_left], layout=boxed()),
                         w.VBox([w.HTML(caption.format("right")), self.clip_right], layout=boxed())])
+        self.legend_label = w.HTML(f"<span style='color:#555;font-size:90%'>{html.escape(self.legend)}</span>"
+                                   if self.legend else "", layout=w.Layout(max_width="640px", margin="0 0 6px 0"))
+        self.legend_label.add_class("rlhf-legend")
+        self._blank_shown = False
+        self._clip_size: tuple[int, int] | None = None  # (width, height) of the last clips shown
         self.buttons: dict[str, Any] = {}
         for answer, text, css, style, tip in ANSWER_BUTTONS:
             b = w.Button(description=text, button_style=style, tooltip=tip, layout=w.Layout(width="auto", margin="0 6px 0 0"))
@@ -332,11 +455,13 @@ class WidgetLabeler:
         row = w.HBox(list(self.buttons.values()) + [self.undo_button])
         for label in (self.counter, self.timing, self.pair_label):
             label.layout.margin = "0 0 0 14px"
-        counts = w.HBox([self.progress, self.counter, self.timing, self.pair_label], layout=w.Layout(align_items="center"))
+            label.layout.flex = "0 0 auto"  # each text on one line; the row wraps instead of squeezing them
+        counts = w.HBox([self.progress, self.counter, self.timing, self.pair_label],
+                        layout=w.Layout(align_items="center", flex_flow="row wrap"))
         if self.headless:
             children = [self.title, self.status, counts, self.belief_label]
         else:
-            children = [self.title, clips, row, counts, self.status, self.belief_label]
+            children = [self.title, clips, self.legend_label, row, counts, self.status, self.belief_label]
         self.widget = w.VBox(children)
         self.widget.add_class("rlhf-labeler")
 
@@ -548,6 +673,11 @@ class WidgetLabeler:
         source = getattr(self.fallback, "last_source", None)
         if source:  # a replayed answer says which recorded answer (and original labeler) it came from
             pair.meta.update(source)
+            if not source.get("same_clips", True):
+                # The recorded answer is about other clips: store the clips that were actually judged (as the
+                # loop does with a replay labeler), never a recorded answer next to clips nobody saw.
+                recorded = next(r for r in self.fallback.records if r.id == source["record"])
+                (pair.left, pair.right), answer = recorded.segments(), recorded.answer
         with self._lock:
             record = self._write(pair, answer, seconds, self.fallback_name)
             self._accept(pair, answer, record, seconds)
@@ -560,6 +690,7 @@ class WidgetLabeler:
         self._answers[pair.id] = answer
         self._unclaimed.append(record)
         self._count += 1
+        self._cant_tell += answer == "cant_tell"
         self._seconds.append(seconds)
         self._changed.notify_all()
 
@@ -581,6 +712,7 @@ class WidgetLabeler:
             self._answers.pop(pair.id, None)
             self._unclaimed = [r for r in self._unclaimed if r is not record]
             self._count -= 1
+            self._cant_tell -= record_answer(record) == "cant_tell"
             if self._seconds:
                 self._seconds.pop()
             if not self.headless:
@@ -626,10 +758,37 @@ class WidgetLabeler:
             self._error(f"could not draw pair #{pair.id}: {type(exc).__name__}: {exc}")
             raise
         self._queue.pop(0)
-        self.clip_left.value, self.clip_right.value = pair.gifs
+        self._show_clips(pair.gifs)
         self._current = pair
         pair.shown_at = time.monotonic()
         self._changed.notify_all()  # wakes the prefetch thread and wait_until_shown
+
+    def _show_clips(self, gifs: tuple[bytes, bytes]) -> None:
+        # caller holds the lock
+        self.clip_left.value, self.clip_right.value = gifs
+        if self._blank_shown:
+            for clip in (self.clip_left, self.clip_right):
+                clip.remove_class("rlhf-clip-empty")
+            self._blank_shown = False
+        try:
+            from PIL import Image
+            import io
+
+            self._clip_size = Image.open(io.BytesIO(gifs[0])).size
+        except Exception:  # only the size of the blank placeholder depends on it
+            pass
+
+    def _blank_clips(self) -> None:
+        # caller holds the lock. With no pair on screen, the last pair's clips must not stay: a person would
+        # take them for a pair to judge. Blank frames of the same size keep the layout from jumping.
+        if self._blank_shown or self.headless:
+            return
+        width, height = self._clip_size or (self.clip_height, self.clip_height)
+        blank = _blank_gif(width, height)
+        self.clip_left.value = self.clip_right.value = blank
+        for clip in (self.clip_left, self.clip_right):
+            clip.add_class("rlhf-clip-empty")
+        self._blank_shown = True
 
     def _ensure_gifs(self, pair: _Pair) -> None:
         with pair.render_lock:
@@ -697,7 +856,9 @@ class WidgetLabeler:
         n, target = self._count, self.target
         self.progress.value = min(n, target)
         self.progress.bar_style = "success" if n >= target else ""
-        self.counter.value = f"<b>{n} / {target}</b> labels" + (" &mdash; target reached" if n >= target else "")
+        unsure = f" ({self._cant_tell} &ldquo;can&rsquo;t tell&rdquo;)" if self._cant_tell else ""
+        self.counter.value = (f"<b>{n} / {target}</b> labels{unsure}"
+                              + (" &mdash; target reached" if n >= target else ""))
         if self._seconds:
             self.timing.value = (f"last {self._seconds[-1]:.1f} s, median {statistics.median(self._seconds):.1f} s "
                                  "per label")
@@ -708,6 +869,7 @@ class WidgetLabeler:
             self.pair_label.value = f"pair #{self._current.id}" + (f" ({waiting} more queued)" if waiting else "")
         else:
             self.pair_label.value = "no pair on screen"
+            self._blank_clips()
         for b in self.buttons.values():
             b.disabled = self._current is None
         self.undo_button.disabled = not self._history or self.headless
@@ -720,7 +882,8 @@ class WidgetLabeler:
                 f"in <code>{html.escape(str(self.store.path))}</code>.")
         elif self._current is not None:
             self.status.value = (f"Watch both clips, then click. Every answer is saved at once to "
-                                 f"<code>{html.escape(str(self.store.path))}</code>.")
+                                 f"<code>{html.escape(str(self.store.path))}</code>. &ldquo;Can&rsquo;t tell&rdquo; "
+                                 "is not used for training, but it counts as one of your labels.")
         elif self._queue:
             self.status.value = "Drawing the next pair&hellip;"
         else:
@@ -731,21 +894,11 @@ class WidgetLabeler:
         try:
             members = self.belief(pair.left, pair.right)
         except Exception as exc:
-            self.belief_label.value = f"Predictor failed on this pair: {html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+            self.belief_label.value = (f"The predictor failed on the pair just answered (#{pair.id}): "
+                                       f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}")
             return
-        said = f"Pair #{pair.id}: {'you' if not self.headless else html.escape(self.fallback_name)} said <b>{ANSWER_WORDS[answer]}</b>."
-        if members is None:
-            self.belief_label.value = said + " (No predictor attached yet: once one is, its belief shows here.)"
-            return
-        p = float(np.mean(members))
-        spread = f" (members {members.min():.2f}&ndash;{members.max():.2f})" if len(members) > 1 else ""
-        note = f" ({html.escape(self._predictor_note)})" if self._predictor_note else ""
-        verdict = ""
-        if answer in ("left", "right"):
-            agrees = (p > 0.5) == (answer == "left")
-            verdict = " It agrees with you." if agrees else " It disagrees: your label teaches it something."
-        self.belief_label.value = (f"{said} The predictor{note} says P(left better) = <b>{p:.2f}</b>{spread}."
-                                   f"{verdict}")
+        who = None if not self.headless else f"the stand-in ({self.fallback_name})"
+        self.belief_label.value = belief_sentence(pair.id, answer, members, self._predictor_note, who=who)
 
     def _error(self, message: str) -> None:
         self.errors.append(message)
@@ -759,13 +912,52 @@ class WidgetLabeler:
                 "(threading.Thread), or use submit_pairs() with on_label() on the main thread.")
 
 
+def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, who: str | None = None) -> str:
+    """The belief line in plain words (HTML): what the predictor expected about the pair just answered.
+
+    ``members`` is P(left better) per ensemble member ``[M]`` (None: no predictor yet); ``note`` says what the
+    predictor was trained on (e.g. ``"trained on 4 labels"``); ``who`` answered (None: the person, "you").
+    The line is about the *previous* pair (the one on screen is new), so it names that pair and says so.
+    """
+    you = "you" if who is None else html.escape(who)
+    said = (f"About the pair {'you' if who is None else 'that was'} just answered (#{pair_id}, no longer on "
+            f"screen): {you} said <b>{ANSWER_WORDS[answer]}</b>"
+            + (" (not used for training)." if answer == "cant_tell" else "."))
+    if members is None:
+        return said + f" No predictor is trained yet: once one is, this line says whether it agreed with {you}."
+    members = np.asarray(members, dtype=np.float64).reshape(-1)
+    p = float(np.mean(members))
+    favourite, sure = ("left" if p > 0.5 else "right"), max(p, 1.0 - p)
+    even = sure < 0.55
+    how = (f"it leaned slightly towards the {favourite} clip" if sure < 0.65 else
+           f"it was {'fairly ' if sure < 0.85 else ''}sure the {favourite} clip was better")
+    predictor = f"The predictor, {html.escape(note)}," if note else "The predictor"
+    if answer in ("left", "right") and even:
+        verdict = (f"{predictor} <b>could not tell the two apart</b> (it rated them about even), so this answer "
+                   "teaches it something new.")
+    elif answer in ("left", "right") and favourite == answer:
+        verdict = f"{predictor} <b>agreed with {you}</b> on that pair ({how})."
+    elif answer in ("left", "right"):
+        verdict = f"{predictor} <b>expected the other clip</b> ({how}), so this answer teaches it something new."
+    elif even:
+        verdict = f"{predictor} also rated them <b>about even</b>."
+    elif answer == "equal":
+        verdict = f"{predictor} <b>expected one clip to be better</b> ({how})."
+    else:
+        verdict = f"{predictor} would have picked <b>the {favourite} clip</b> ({how})."
+    if len(members) > 1 and members.min() < 0.5 < members.max():
+        verdict += (f" Its {len(members)} networks (the ensemble's members) did not agree with each other: "
+                    "labels on pairs like this one teach it the most.")
+    return f"{said} {verdict}"
+
+
 def refit_in_background(
     labeler: WidgetLabeler,
     fit: Callable[[list], Any],
     *,
     every: int = 5,
     min_pairs: int = 2,
-    note: str = "trained on your {n} usable labels",
+    note: str = "trained on {n} of your labels",
 ) -> Callable[[Any], None]:
     """Retrain a predictor on the labeler's store every ``every`` answers, off the main thread, and attach it.
 
@@ -859,24 +1051,70 @@ class ConfigPanel:
         rows = []
         if title:
             rows.append(w.HTML(f"<b>{html.escape(title)}</b>"))
+        self.message = w.HTML()
+        self.message.add_class("rlhf-panel-message")
+        self.boxes: dict[str, Any] = {}  # field -> the box beside a slider where a value can be typed
+        label_width = f"{0.62 * max([len(n) for n in fields] + [6]) + 1:.1f}em"  # the sliders line up
         for name in fields:
             f = self.cls.field(name)
             control = _control_for(self.cls, f, getattr(self.base, name), ranges.get(name))
+            if not isinstance(f.default, bool):
+                control.style.description_width = label_width
             control.add_class(f"rlhf-param-{name}")
             control.observe(lambda _change: self._validate(), names="value")
             self.controls[name] = control
+            items = [control]
+            span = _slider_span(control)
+            if span is not None:  # a slider: its own readout would clamp a typed value silently, so a box does
+                control.readout = False
+                box = w.Text(value=_show_number(control.value), continuous_update=False,
+                             layout=w.Layout(width="80px"), tooltip=f"type a number from {span[0]:g} to {span[1]:g}")
+                box.add_class(f"rlhf-value-{name}")
+                control.observe(lambda change, box=box: setattr(box, "value", _show_number(change["new"])),
+                                names="value")
+                box.observe(lambda change, name=name: self._typed(name, change["new"]), names="value")
+                self.boxes[name] = box
+                items.append(box)
             help_text = html.escape(f.metadata.get("help", ""))
-            allowed = html.escape(config_lib.allowed(f))
-            note = w.HTML(f"<span style='color:#444'>{help_text} <span style='color:#888'>({allowed})</span></span>",
-                          layout=w.Layout(margin="0 0 0 12px"))
+            allowed = (f"{span[0]:g} to {span[1]:g}" if span is not None  # what this slider offers
+                       else "" if isinstance(f.default, bool) else config_lib.allowed(f))  # a tick box says it
+            allowed = f" <span style='color:#888'>({html.escape(allowed)})</span>" if allowed else ""
+            note = w.HTML(f"<span style='color:#444'>{help_text}{allowed}</span>", layout=w.Layout(margin="0 0 0 12px"))
             note.add_class("rlhf-help")
-            rows.append(w.HBox([control, note], layout=w.Layout(align_items="center")))
-        self.message = w.HTML()
-        self.message.add_class("rlhf-panel-message")
+            rows.append(w.HBox(items + [note], layout=w.Layout(align_items="center")))
         rows.append(self.message)
-        self.widget = w.VBox(rows)
+        self.widget = watch_views(w.VBox(rows))
         self.widget.add_class("rlhf-panel")
         self._validate()
+
+    def _typed(self, name: str, text: str) -> None:
+        """A value typed into the box of slider ``name``: set the slider, or say what is allowed (never clamp)."""
+        control, f = self.controls[name], self.cls.field(name)
+        lo, hi = _slider_span(control)
+        if _show_number(control.value) == text.strip():
+            return  # the box was just updated from the slider
+        where = f"{self.cls.__name__}.{name}"
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            self._say(f"{where}: {text!r} is not a number. Type a number from {lo:g} to {hi:g}.")
+            return
+        is_int = isinstance(f.default, int) and not isinstance(f.default, bool)
+        try:
+            config_lib.check_field(self.cls.__name__, f, int(value) if is_int and value.is_integer() else value)
+        except ValueError as exc:
+            self._say(f"{exc}. Type a number from {lo:g} to {hi:g}; the slider stays at {_show_number(control.value)}.")
+            return
+        if not lo - 1e-12 * max(1.0, abs(hi)) <= value <= hi + 1e-12 * max(1.0, abs(hi)):
+            self._say(f"{where}={text.strip()} is outside this slider's range: type a number from {lo:g} to {hi:g} "
+                      f"(the slider stays at {_show_number(control.value)}).")
+            return
+        control.value = int(round(value)) if is_int else value
+
+    def _say(self, text: str) -> None:
+        self.message.value = f"<span style='color:#b00'>{html.escape(text, quote=False)}</span>"
 
     @property
     def values(self) -> dict[str, Any]:
@@ -995,6 +1233,22 @@ def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[fl
     if m.get("high_open") and high is not None and hi == float(high):
         hi -= step
     return _float_slider(w, value, lo, hi, step, common)
+
+
+def _slider_span(control: Any) -> tuple[float, float] | None:
+    """``(lowest, highest)`` value a slider offers (a log slider's ends are powers of its base); else None."""
+    if not hasattr(control, "min") or not hasattr(control, "max"):
+        return None
+    if hasattr(control, "base"):
+        return float(control.base) ** control.min, float(control.base) ** control.max
+    return float(control.min), float(control.max)
+
+
+def _show_number(value: Any) -> str:
+    """A slider value as the box beside it shows it: whole numbers plain, others to 4 significant digits."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return f"{float(value):.4g}"
 
 
 def _float_slider(w: Any, value: float, lo: float, hi: float, step: float, common: dict) -> Any:

@@ -57,6 +57,18 @@ def test_help_and_describe():
     assert "learning_rate" in text and "step size" in text and "[0, 1]" in text
 
 
+def test_describe_html_is_a_table_a_notebook_shows():
+    @dataclasses.dataclass
+    class Tagged(Toy):
+        note: str = param("<b>", "a help line with <markup> & more", choices=("<b>", "x"))
+
+    table = Tagged(gamma=0.5).describe_html()
+    assert Tagged(gamma=0.5)._repr_html_() == table, "display(config) shows the table"
+    assert table.count("<tr>") == 1 + len(dataclasses.fields(Tagged)), "a header row and one row per field"
+    assert "<td style='text-align:left;vertical-align:top'>0.5</td>" in table and "[0, 1]" in table
+    assert "&lt;markup&gt; &amp; more" in table and "<markup>" not in table, "help text is escaped"
+
+
 def test_fast_mode_reads_the_environment(monkeypatch):
     for value, expected in [("1", True), ("yes", True), ("0", False), ("", False), ("false", False)]:
         monkeypatch.setenv("RLHF_LITE_FAST", value)

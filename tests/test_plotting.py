@@ -144,3 +144,92 @@ def test_episode_frames_end_with_the_final_state():
     assert len(trajectory) == 1 and trajectory.total_return == 1.0
     assert frames.shape[0] == 2
     np.testing.assert_array_equal(frames[-1], env.unwrapped.draw(agent=(3, 0)))
+
+
+def test_clips_in_a_row_show_each_clip_once_with_a_note():
+    html = plotting.clips_in_a_row([_frames(t=4), _frames(t=6), _frames(t=9)], ["untrained", "RLHF", "true reward"],
+                                   fps=10, note="the arrow <is> the motor").data
+    gifs = [base64.b64decode(m) for m in re.findall(r"base64,([^\"]+)", html)]
+    assert len(gifs) == 3 and {sum(_gif_ms(g)) for g in gifs} == {900}
+    assert html.count("RLHF") == 1 and "the arrow &lt;is&gt; the motor" in html
+    with pytest.raises(ValueError, match="each of the 3 clips"):
+        plotting.clips_in_a_row([_frames()] * 3, ["a", "b"])
+    assert "rlhf-clip-note" not in plotting.side_by_side(_frames(), _frames()).data
+
+
+@pytest.mark.parametrize("value, digits, text", [(-0.3, 0, "0"), (-0.0, 0, "0"), (-0.6, 0, "-1"), (12.34, 1, "12.3"),
+                                                 (-0.04, 1, "0.0"), (-1552.2, 0, "-1552")])
+def test_number_never_prints_a_negative_zero(value, digits, text):
+    assert plotting.number(value, digits) == text
+
+
+def test_wrap_breaks_lines_between_words_only():
+    words = ["reward"] * 40 + ["runs/03_reward_predictor/a_very_long_path_that_is_one_word.jsonl"]
+    text = plotting.wrap(" ".join(words), "second paragraph", width=40)
+    lines = text.splitlines()
+    assert lines[-1] == "second paragraph"
+    assert all(len(line) <= 40 or " " not in line.strip() for line in lines), lines
+    assert " ".join(line.strip() for line in lines[:-1]).split() == words, "every word kept whole, in order"
+
+
+def _history(labels):
+    return [{"round": i, "labels": n, "env_steps": 1000 * (i + 1), "true_return": -100.0 + i,
+             "predicted_return": 0.1 * i, "seconds": float(i)} for i, n in enumerate(labels)]
+
+
+def test_dashboard_axes_count_whole_labels_and_wrap_long_labels():
+    from rlhf_lite import dashboard
+
+    long = "spin criterion (angular velocity summed over the episode)"
+    fig = dashboard.plot_history({"run": _history([2, 2, 2])}, true_label=long)
+    true_ax, _, labels_ax = fig.axes[:3]
+    assert true_ax.get_ylabel().replace("\n", " ") == long and "\n" in true_ax.get_ylabel()
+    assert max(len(line) for line in true_ax.get_ylabel().splitlines()) <= 32
+    fig.canvas.draw()
+    ticks = [t for t in labels_ax.get_yticks() if labels_ax.get_ylim()[0] <= t <= labels_ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert labels_ax.get_ylim()[0] == 0
+    fig = dashboard.plot_label_efficiency({"active": [(2, -300.0), (3, -200.0)]})
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+
+
+class _Labeler:
+    """What the dashboard reads of a WidgetLabeler: counts and the two callbacks."""
+
+    headless, fallback_name, n_pending = False, "replay:x.jsonl", 1
+
+    def __init__(self):
+        self.n_labels, self.callbacks = 0, []
+
+    def on_label(self, fn):
+        self.callbacks.append(fn)
+
+    def on_undo(self, fn):
+        self.callbacks.append(fn)
+
+
+def test_dashboard_names_what_it_waits_for():
+    from rlhf_lite import dashboard
+
+    assert dashboard.Dashboard().status() == "waiting for the first round..."
+    person = _Labeler()
+    dash = dashboard.Dashboard(labeler=person, first_labels=12)
+    assert len(person.callbacks) == 2, "it follows every click and undo"
+    assert dash.status().startswith("waiting for your first 12 labels (0 given)")
+    person.n_labels = 12
+    assert "your first 12 labels are in" in dash.status()
+    dash(_history([12])[0])
+    assert dash.status().startswith("round 0, 12 labels") and "1 pair(s) above wait for your answer" in dash.status()
+    stand_in = _Labeler()
+    stand_in.headless = True
+    waiting = dashboard.Dashboard(labeler=stand_in, first_labels=2).status()
+    assert "from the stand-in (replay:x.jsonl): 0 given" in waiting, waiting
+    with pytest.raises(ValueError, match="first_labels"):
+        dashboard.Dashboard(labeler=person, first_labels=-1)
+    spin = dashboard.Dashboard(true_label="spin criterion (angular velocity summed over an episode)")
+    spin(_history([1])[0])
+    assert "spin criterion -100.0" in spin.status() and "true return" not in spin.status()
+    plain = dashboard.Dashboard()
+    plain(_history([1])[0])
+    assert "true return -100.0" in plain.status()

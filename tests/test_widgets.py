@@ -250,9 +250,11 @@ def test_belief_after_each_answer(tmp_path, pairs):
     lab = make(tmp_path, predictor=lambda left, right: np.array([0.8, 0.6]))
     lab.submit_pairs(pairs[:3])
     lab.buttons["left"].click()
-    assert "0.70" in lab.belief_label.value and "agrees" in lab.belief_label.value
+    belief = lab.belief_label.value
+    assert "agreed with you" in belief and "#0" in belief and "just answered" in belief, belief
+    assert lab.current_pair == 1, "the line is about the previous pair, not the one now on screen"
     lab.buttons["right"].click()
-    assert "disagrees" in lab.belief_label.value
+    assert "expected the other clip" in lab.belief_label.value and "#1" in lab.belief_label.value
 
     class Ensemble:
         def preference_probability(self, a_list, b_list):
@@ -260,9 +262,35 @@ def test_belief_after_each_answer(tmp_path, pairs):
 
     lab.set_predictor(Ensemble(), note="trained on 7 labels")
     lab.buttons["right"].click()
-    assert "0.25" in lab.belief_label.value and "trained on 7 labels" in lab.belief_label.value
+    belief = lab.belief_label.value
+    assert "The predictor, trained on 7 labels, <b>agreed with you</b>" in belief, belief
+    assert "P(" not in belief and "0.25" not in belief, "plain words, not statistics"
     with pytest.raises(ValueError, match="predictor"):
         lab.set_predictor(42)
+
+
+@pytest.mark.parametrize("answer, members, expected", [
+    ("left", [0.9, 0.8], "agreed with you"),
+    ("left", [0.2, 0.1], "expected the other clip"),
+    ("right", [0.52, 0.49], "could not tell the two apart"),
+    ("equal", [0.5, 0.52], "about even"),
+    ("equal", [0.9, 0.9], "expected one clip to be better"),
+    ("cant_tell", [0.3], "would have picked <b>the right clip</b>"),
+])
+def test_belief_sentence_in_plain_words(answer, members, expected):
+    text = widgets.belief_sentence(4, answer, np.array(members), "trained on 4 of your labels")
+    assert expected in text and "#4" in text and "trained on 4 of your labels" in text, text
+    assert "P(" not in text
+    assert ("not used for training" in text) == (answer == "cant_tell")
+    assert ("networks" in text) == (min(members) < 0.5 < max(members)), "ensemble disagreement is named only when real"
+
+
+def test_belief_sentence_without_a_predictor_or_person():
+    text = widgets.belief_sentence(2, "left", None)
+    assert "No predictor is trained yet" in text and "you said" in text
+    text = widgets.belief_sentence(2, "left", np.array([0.9]), who="the stand-in (replay:x.jsonl)")
+    assert "the stand-in (replay:x.jsonl) said" in text and "agreed with the stand-in" in text
+    assert "you" not in text.replace("you just", ""), text
 
 
 def test_refit_in_background_attaches_a_new_predictor(tmp_path, pairs):
@@ -290,7 +318,7 @@ def test_refit_in_background_attaches_a_new_predictor(tmp_path, pairs):
     assert fitted[0][:1] == [1.0] and fitted[-1] == [1.0, 0.0, 0.5], "cant_tell is dropped, order kept"
     lab.undo_button.click()
     lab.buttons["left"].click()
-    assert "0.90" in lab.belief_label.value and "usable labels" in lab.belief_label.value
+    assert "agreed with you" in lab.belief_label.value and "trained on 3 of your labels" in lab.belief_label.value
 
 
 def test_callbacks_and_a_failing_callback_keeps_the_label(tmp_path, pairs):
@@ -324,10 +352,10 @@ def test_bad_pairs_are_refused(tmp_path, pairs, segments):
     assert lab.n_pending == 0 and len(lab.store) == 0
 
 
-def test_headless_fast_mode_says_so_and_uses_the_oracle(tmp_path, pairs, monkeypatch):
-    monkeypatch.setenv("RLHF_LITE_FAST", "1")
+def test_headless_says_so_and_uses_the_oracle(tmp_path, pairs, monkeypatch):
+    monkeypatch.setenv("RLHF_LITE_FAST", "1")  # fast mode plays no part in the decision
     lab = widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, target=3, seed=5)
-    assert lab.headless and "fast mode" in lab.headless_reason
+    assert lab.headless and "plain Python" in lab.headless_reason and "fast" not in lab.headless_reason
     assert "No person is labeling" in lab.status.value
     assert "NO PERSON IS LABELING" in lab._repr_mimebundle_()["text/plain"]
     lab.submit_pairs(pairs[:3])
@@ -353,16 +381,131 @@ def test_headless_replays_a_label_file(tmp_path, pairs):
 
 
 def test_headless_switch(monkeypatch):
-    monkeypatch.setenv("RLHF_LITE_FAST", "1")
-    assert widgets.headless_reason() is not None
+    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
+    assert "not a Jupyter kernel" in widgets.headless_reason()  # pytest has no kernel
     monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "0")
-    assert widgets.headless_reason() is None, "RLHF_LITE_HEADLESS=0 forces the widget (browser tests)"
+    assert widgets.headless_reason() is None, "RLHF_LITE_HEADLESS=0 says a person is there"
     monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "1")
-    monkeypatch.delenv("RLHF_LITE_FAST")
     assert "RLHF_LITE_HEADLESS" in widgets.headless_reason()
     monkeypatch.delenv(widgets.HEADLESS_ENV_VAR)
-    assert "not a Jupyter kernel" in widgets.headless_reason()  # pytest has no kernel
-    assert widgets.headless_reason(False) is None
+    assert widgets.headless_reason(False) is None and "headless=True" in widgets.headless_reason(True)
+
+
+class FakeKernel:
+    """What headless_reason reads of an ipykernel: the parent message of the running request."""
+
+    def __init__(self, parent: dict, user_ns: dict | None = None):
+        self.parent = parent
+        self.shell = type("Shell", (), {"user_ns": user_ns or {}})()
+
+    def get_parent(self):
+        return self.parent
+
+
+# Parent messages as JupyterLab 4 and nbclient 0.11 send them (recorded with a probe cell, see widgets.py).
+JUPYTERLAB_CELL = {"header": {"msg_type": "execute_request", "username": "", "version": "5.2"},
+                   "metadata": {"trusted": True, "deletedCells": [], "recordTiming": False, "cellId": "f54384cd"}}
+NBCLIENT_CELL = {"header": {"msg_type": "execute_request", "username": "username", "version": "5.4"}, "metadata": {}}
+
+
+@pytest.mark.parametrize("fast", ["", "1"])
+def test_a_notebook_page_is_detected_and_fast_mode_does_not_matter(monkeypatch, fast):
+    monkeypatch.setenv("RLHF_LITE_FAST", fast)
+    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(NBCLIENT_CELL))
+    reason = widgets.headless_reason()
+    assert reason is not None and "nbclient" in reason, "a script's cell has no cellId: nobody can click"
+    trusted_but_no_id = {"header": {"msg_type": "execute_request"}, "metadata": {"trusted": True}}
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(trusted_but_no_id))
+    assert widgets.headless_reason() is not None, "only the cellId counts, not any metadata"
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(JUPYTERLAB_CELL))
+    assert widgets.headless_reason() is None, "JupyterLab's cell names its cellId: a person can click"
+    monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "1")
+    assert "RLHF_LITE_HEADLESS" in widgets.headless_reason(), "the switch overrides the detection"
+    monkeypatch.delenv(widgets.HEADLESS_ENV_VAR)
+    # Once a page was seen, a later call from a widget event or a thread without a cell still finds it.
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel({}))
+    assert widgets.headless_reason() is None and "notebook page" in widgets.front_end_evidence()
+
+
+def test_widget_events_and_rendered_views_count_as_a_front_end(monkeypatch):
+    import ipywidgets
+
+    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(NBCLIENT_CELL))
+    button = widgets.watch_views(ipywidgets.Button())
+    assert button._view_count == 0, "the front end is asked to count the views it draws"
+    assert widgets.headless_reason() is not None
+    button._view_count = 1  # what a front end reports after drawing the button
+    assert widgets.headless_reason() is None and "drew a Button" in widgets.front_end_evidence()
+    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel({"header": {"msg_type": "comm_msg"}, "metadata": {}}))
+    assert widgets.headless_reason() is None, "a click sent by a front end"
+
+
+def test_no_stale_clips_once_the_last_pair_is_answered(tmp_path, pairs):
+    lab = make(tmp_path, target=2)
+    lab.submit_pairs(pairs[:2])
+    assert "rlhf-clip-empty" not in lab.clip_left._dom_classes
+    lab.buttons["left"].click()
+    last = (bytes(lab.clip_left.value), bytes(lab.clip_right.value))
+    lab.buttons["right"].click()
+    assert lab.pair_label.value == "no pair on screen" and "target reached" in lab.counter.value
+    shown = (bytes(lab.clip_left.value), bytes(lab.clip_right.value))
+    assert shown[0] != last[0] and shown[1] != last[1], "the last pair's clips must not stay on screen"
+    assert shown[0] == shown[1] and shown[0][:4] == b"GIF8", "both places show the same blank frame"
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(shown[0])).size == Image.open(io.BytesIO(last[0])).size, "the layout keeps its size"
+    assert {"rlhf-clip-empty"} <= set(lab.clip_left._dom_classes) & set(lab.clip_right._dom_classes)
+    lab.submit_pairs(pairs[2:3])  # a new pair replaces the blanks
+    assert lab.current_pair == 2 and "rlhf-clip-empty" not in lab.clip_left._dom_classes
+    assert bytes(lab.clip_left.value) != shown[0]
+
+
+def test_cant_tell_counts_toward_the_target_and_the_counter_says_so(tmp_path, pairs):
+    lab = make(tmp_path, target=3)
+    assert "counts as one of your labels" in lab.buttons["cant_tell"].tooltip
+    lab.submit_pairs(pairs[:3])
+    assert "counts as one of your labels" in lab.status.value
+    lab.buttons["cant_tell"].click()
+    lab.buttons["left"].click()
+    assert lab.counter.value.startswith("<b>2 / 3</b> labels (1 &ldquo;can&rsquo;t tell&rdquo;)"), lab.counter.value
+    lab.undo_button.click()
+    lab.undo_button.click()
+    assert lab.counter.value == "<b>0 / 3</b> labels"
+    lab.buttons["cant_tell"].click()
+    again = make(tmp_path, target=3)  # resumed from the file: the count of "can't tell" comes back too
+    assert "(1 &ldquo;can" in again.counter.value
+
+
+def test_pendulum_clips_explain_the_torque_arrow(tmp_path):
+    lab = make(tmp_path)
+    assert "arrow" in lab.legend_label.value and "rlhf-legend" in lab.legend_label._dom_classes
+    assert lab.legend_label in lab.widget.children
+    assert widgets.clip_legend("CartPole-v1") is None
+    assert make(tmp_path, legend="").legend_label.value == ""
+    assert widgets.WidgetLabeler(tmp_path / "big.jsonl", ENV, headless=False).clip_height == widgets.CLIP_HEIGHT >= 240
+
+
+def test_headless_counter_shows_the_labels_a_loop_used(tmp_path, pairs):
+    """A loop driving a headless widget (lesson 04's replayed run): the counter shows every label used."""
+    from rlhf_lite import loop
+
+    shipped = preferences.LabelStore(tmp_path / "shipped.jsonl", producer="test: oracle seed 0")
+    for a, b in pairs[:6]:
+        shipped.add(a, b, "left", "oracle(noise=0, temperature=0)")
+    replay = labelers.ReplayLabeler(tmp_path / "shipped.jsonl")
+    lab = widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, headless=True, fallback=replay, target=3)
+    cfg = loop.RLHFConfig(env_id=ENV, total_steps=300, label_budget=3, segment_length=5, eval_episodes=0)
+    run = loop.RLHFLoop(cfg, lab, seed=0)
+    run.run(max_rounds=1)
+    used = len(run.live_records())
+    assert used > 0 and lab.n_labels == used and f"{used} / 3" in lab.counter.value
+    # The loop's clips are not the recorded ones: the stored records carry the clips that were judged.
+    recorded = {r.uids for r in replay.records}
+    assert all(r.uids in recorded and r.labeler == "replay:shipped.jsonl" for r in lab.store.labels())
 
 
 # ---------------------------------------------------------------------------------------------- panels
@@ -408,6 +551,38 @@ class WideConfig(Config):
     steps: int = param(128, "steps per rollout", low=1, high=1_000_000)
     tags: list = param([], "free-form tags (no slider)")
     ent_coef: float = param(0.01, "entropy bonus", low=0.0, high=10.0)
+
+
+def _panel_help(panel) -> str:
+    return " ".join(ch.value for row in panel.widget.children for ch in getattr(row, "children", ())
+                    if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes)
+
+
+def test_panel_help_gives_the_slider_range_and_typed_values_are_checked_not_clamped():
+    panel = widgets.ConfigPanel(RewardModelConfig, ["ensemble_size", "learning_rate", "bootstrap"],
+                                ranges={"ensemble_size": (1, 8)})
+    lr = panel.controls["learning_rate"]
+    lo, hi = lr.base ** lr.min, lr.base ** lr.max
+    text = _panel_help(panel)
+    assert "(1 to 8)" in text and "[1, 16]" not in text, "the help reads the slider's range, not the config's"
+    assert f"({lo:g} to {hi:g})" in text
+    assert set(panel.boxes) == {"ensemble_size", "learning_rate"}, "a checkbox has no box to type into"
+    before = lr.value
+    panel.boxes["learning_rate"].value = "0"
+    msg = panel.message.value
+    assert "learning_rate=0" in msg and "out of range" in msg and f"{lo:g} to {hi:g}" in msg, msg
+    assert lr.value == before, "a refused value leaves the slider alone (no silent clamp to the lowest end)"
+    panel.boxes["learning_rate"].value = "fast"
+    assert "not a number" in panel.message.value
+    size = panel.boxes["ensemble_size"]
+    size.value = "12"  # the config allows it, this slider does not
+    assert "outside this slider's range" in panel.message.value and panel.controls["ensemble_size"].value == 3
+    size.value = "2.5"
+    assert "whole number" in panel.message.value
+    size.value = "5"
+    assert panel.message.value == "" and panel.config.ensemble_size == 5
+    panel.controls["ensemble_size"].value = 2
+    assert size.value == "2", "the box follows the slider"
 
 
 def test_panel_skips_fields_without_a_control_and_windows_huge_ranges():

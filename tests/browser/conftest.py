@@ -65,10 +65,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 with a token, isolated folders, a temp copy of notebooks/, fast mode for
-    kernels, and ``RLHF_LITE_HEADLESS=0`` so labeling widgets wait for real clicks."""
+    """JupyterLab on 127.0.0.1 with a token, isolated folders, a temp copy of notebooks/ and fast mode for
+    kernels. ``RLHF_LITE_HEADLESS`` is removed, not set: the widgets must find the page by themselves
+    (``rlhf_lite.widgets.headless_reason``) and wait for real clicks."""
     require_browser()
-    server = LabServer(tmp_path_factory.mktemp("jupyterlab"), env={"RLHF_LITE_HEADLESS": "0"})
+    server = LabServer(tmp_path_factory.mktemp("jupyterlab"))
     server.start()
     yield server
     server.stop()

@@ -103,7 +103,7 @@ class LabServer:
         home = self.root / "home"
         jup = self.root / "jupyter"
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("JUPYTER", "JPY_", "MPLBACKEND", "IPYTHONDIR"))}
+               if not k.startswith(("JUPYTER", "JPY_", "MPLBACKEND", "IPYTHONDIR", "RLHF_LITE_HEADLESS"))}
         env.update(
             HOME=str(home),
             XDG_CONFIG_HOME=str(home / ".config"),
@@ -549,6 +549,37 @@ class Lab:
         self._wait_started()
         self.wait_kernel_idle(timeout=timeout)
         return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+
+
+SCREENSHOTS_ENV = "RLHF_LITE_SCREENSHOTS"
+
+
+def snapshot(lab: Lab, name: str, dom_class: str | None = None) -> Path | None:
+    """Save a screenshot named ``name``.png of the widget with ``dom_class`` (default: the whole page) into the
+    folder ``$RLHF_LITE_SCREENSHOTS``, for a person to look at what a test saw; nothing when it is unset."""
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if dom_class is None:
+        lab.page.screenshot(path=str(path), full_page=False)
+    else:
+        el = lab.widget(dom_class)
+        el.scroll_into_view_if_needed()
+        el.screenshot(path=str(path), animations="allow")
+    return path
+
+
+def clip_state(lab: Lab) -> dict:
+    """What the labeler's clip places show: their ``src`` and whether they carry ``rlhf-clip-empty``, and the
+    left clip's height on screen in CSS pixels."""
+    return lab.labeler().evaluate(
+        """(root) => {
+            const l = root.querySelector('.rlhf-clip-left'), r = root.querySelector('.rlhf-clip-right');
+            const empty = l.classList.contains('rlhf-clip-empty') && r.classList.contains('rlhf-clip-empty');
+            return {left: l.src, right: r.src, height: l.getBoundingClientRect().height, empty};
+        }""")
 
 
 def assert_clips_play_side_by_side(lab: Lab, samples: int = 6, interval: float = 0.2) -> None:

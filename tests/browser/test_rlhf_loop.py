@@ -3,7 +3,10 @@ pairs on the labeling widget, and the test answers by clicking. The loop's histo
 counted, reward model refit, policy steps) while the buttons keep answering.
 
 Lesson 04's "teach a new behaviour" section: in fast mode its loop asks a couple of labels before training and
-more after the first PPO round; the reader (this test) answers them while the later rounds train.
+more after the first PPO round; the reader (this test) answers them while the later rounds train. Before the
+first round the dashboard names what it waits for (the reader's first labels, counted as they come); the
+clips are about 240 px high; the belief line speaks of the pair just answered; once the last pair is
+answered no stale clips stay on screen; and nothing talks of replaying while a person labels.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 
 import pytest
 
-from jlab import NOTEBOOKS, assert_clips_play_side_by_side
+from jlab import NOTEBOOKS, assert_clips_play_side_by_side, clip_state, snapshot
 
 ANSWERS = ["left", "right", "equal", "left", "right", "cant-tell", "right", "left"]
 STATUS = re.compile(r"round (\d+), (\d+) labels, ([\d,]+) env steps")
@@ -58,6 +61,8 @@ def answer_until_round(lab, last_round: int, answers: list[str], limit: float = 
             continue
         if not clicks:
             assert_clips_play_side_by_side(lab)  # the first pair, while the loop waits for its first labels
+            snapshot(lab, "04-spin-first-pair", "rlhf-labeler")
+            snapshot(lab, "04-spin-dashboard-waiting", "rlhf-dashboard")
         before = counter(lab)
         lab.click(f"rlhf-{answers[len(clicks) % len(answers)]}")
         # Responsive: the kernel takes the answer (stored, counted) while the loop's thread keeps running.
@@ -77,14 +82,46 @@ def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
     lab.open_notebook(LESSON)
     lab.run_all(timeout=420)  # the loop of the last section keeps running in the background
     assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
-    assert "still training" in lab.outputs_text(), "the results cell must not wait for a running loop"
+    out = lab.outputs_text()
+    assert "still training" in out, "the results cell must not wait for a running loop"
+    assert "Replaying" not in out and "replays the shipped file" not in out, \
+        "no talk of replaying while a person labels"
+
+    # Before the first round the dashboard names what it waits for: the reader's first labels, counted.
+    first = loop.RLHFLoop(spin_cfg, labelers.OracleLabeler(noise_prob=0.0), seed=0).schedule[0]
+    waiting = lab.wait_text("rlhf-dashboard-status", lambda t: "waiting for your first" in t)
+    assert f"waiting for your first {first} labels (0 given)" in waiting, waiting
+    snapshot(lab, "04-spin-dashboard-0-given", "rlhf-dashboard")
+    snapshot(lab, "04-clips-in-a-row", "rlhf-side-by-side")
+    captions = lab.panel.locator("figure.rlhf-clip figcaption").all_inner_texts()
+    assert sum(c.startswith("RLHF") for c in captions) == 1, f"the RLHF clip is shown once: {captions}"
+    assert 230 <= clip_state(lab)["height"] <= 260, f"clips are about 240 px high: {clip_state(lab)}"
+    lab.wait_pair(timeout=60)
+    before = counter(lab)
+    lab.click("rlhf-left")
+    lab.wait_text("rlhf-counter", lambda t: t.strip().startswith(f"{before + 1} "), timeout=60)
+    if first > 1:
+        status = lab.wait_text("rlhf-dashboard-status", lambda t: f"({before + 1} given)" in t or "round" in t)
+        assert f"waiting for your first {first} labels (1 given)" in status, status
+    answers = ANSWERS[1:] + ANSWERS[:1]  # the first answer ("left") is given: carry on with the rest in order
 
     seen = []
-    clicks = answer_until_round(lab, last_round, ANSWERS, seen=seen)
+    clicks = answer_until_round(lab, last_round, answers, seen=seen)
+    clicks = [(None, before + 1, "")] + clicks
     during = [c for c in clicks if c[0] is not None and 1 <= c[0][0] < last_round]
     assert during, f"no click was answered while the loop trained; dashboard states at clicks: {[c[0] for c in clicks]}"
     assert any("trained on" in belief for state, _, belief in clicks if state is not None), \
         [belief for _, _, belief in clicks]
+    # The belief line speaks of the pair just answered, in words.
+    for _, _, belief in clicks[1:]:
+        assert "just answered (#" in belief and "P(" not in belief, belief
+    assert any(re.search(r"agreed with you|expected the other clip|could not tell the two apart", b)
+               for _, _, b in clicks), [b for _, _, b in clicks]
+    snapshot(lab, "04-spin-dashboard-done", "rlhf-dashboard")
+    # Every pair answered, the last round reported: no pair on screen and no stale clips beside that text.
+    lab.wait_text("rlhf-pair", lambda t: t == "no pair on screen", timeout=60)
+    assert clip_state(lab)["empty"], clip_state(lab)
+    snapshot(lab, "04-spin-labeler-done", "rlhf-labeler")
     # The dashboard's history advanced: every round, more env steps; labels counted as they came in.
     assert [s[0] for s in seen] == sorted(s[0] for s in seen) and seen[-1][0] == last_round, seen
     steps = [s[2] for s in seen]
