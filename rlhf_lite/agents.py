@@ -904,26 +904,36 @@ class PPOAgent:
         self.recent_returns = collections.deque(state["recent_returns"], maxlen=20)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write :meth:`state_dict` to ``path`` (via a temporary file, so a crash never leaves half a file)."""
-        tmp = f"{os.fspath(path)}.tmp"
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        """Write :meth:`state_dict` to ``path`` atomically (:func:`rlhf_lite.checkpoints.save_torch`: written
+        aside, fsynced, renamed), so a crash never leaves half a file."""
+        from rlhf_lite import checkpoints
+
+        checkpoints.save_torch(path, self.state_dict())
 
     def load(self, path: str | os.PathLike) -> "PPOAgent":
-        """Load weights and training state saved by :meth:`save` into this agent; returns ``self``."""
-        self.load_state_dict(torch.load(path, weights_only=True))
+        """Load weights and training state saved by :meth:`save` into this agent; returns ``self``. An
+        unreadable, foreign or non-finite file, or one for other spaces, raises ``CheckpointError`` naming it."""
+        from rlhf_lite import checkpoints
+
+        state = checkpoints.load_torch(path, "rlhf_lite.PPOAgent/1")
+        try:
+            self.load_state_dict(state)
+        except (ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise checkpoints.CheckpointError(f"{os.fspath(path)}: {str(e).strip().splitlines()[0]}") from None
         return self
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> "PPOAgent":
         """A new agent rebuilt from a file written by :meth:`save` (config and spaces are stored in it)."""
-        state = torch.load(path, weights_only=True)
-        if not isinstance(state, dict) or "config" not in state:
-            raise ValueError(f"{os.fspath(path)!r} is not a PPOAgent checkpoint")
-        agent = cls(_space_from_dict(state["observation_space"]), _space_from_dict(state["action_space"]),
-                    PPOConfig(**state["config"]), seed=state["seed"])
-        agent.load_state_dict(state)
-        return agent
+        from rlhf_lite import checkpoints
+
+        state = checkpoints.load_torch(path, "rlhf_lite.PPOAgent/1")
+        try:
+            agent = cls(_space_from_dict(state["observation_space"]), _space_from_dict(state["action_space"]),
+                        PPOConfig(**state["config"]), seed=state["seed"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise checkpoints.CheckpointError(f"{os.fspath(path)}: cannot rebuild the agent it holds ({e})") from None
+        return agent.load(path)
 
 
 def train_ppo(

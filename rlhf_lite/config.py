@@ -8,11 +8,14 @@ and the notebooks' sliders read it so that a slider can never offer a value the 
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import html
 import math
 import os
 from typing import Any
+
+import numpy as np
 
 FAST_ENV_VAR = "RLHF_LITE_FAST"
 
@@ -60,28 +63,82 @@ def allowed(field: dataclasses.Field) -> str:
     return f"a number in {left}{lo}, {hi}{right}"
 
 
+def _kind(field: dataclasses.Field) -> str | None:
+    """``"bool"``, ``"int"``, ``"float"`` or ``"str"``: what a field holds, from its annotation (or its default's
+    type); ``None`` for anything else (optional fields, lists)."""
+    ann = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    if ann in ("bool", "int", "float", "str"):
+        return ann
+    default = field.default
+    for kind in (bool, int, float, str):  # bool first: True is an int too
+        if type(default) is kind:
+            return kind.__name__
+    return None
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return not _is_bool(value) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def check_field(owner: str, field: dataclasses.Field, value: Any) -> None:
-    """Raise ``ValueError`` naming ``owner.field``, the value and what is allowed, if ``value`` is not allowed."""
+    """Raise ``ValueError`` naming ``owner.field``, the value and what is allowed, if ``value`` is not allowed.
+
+    Checked before any conversion: true/false fields take only bools (not 1 or 0.0), number fields only numbers
+    (Python or numpy, not bools), whole-number fields only whole, finite numbers, text fields only strings;
+    then the range or the choices."""
     m = field.metadata
     if "help" not in m:
         return
     name = f"{owner}.{field.name}"
+    kind = _kind(field)
+    if kind == "bool" and not _is_bool(value):
+        raise ValueError(f"{name}={value!r} is not allowed: expected True or False (a bool, not a number or text)")
+    if kind == "str" and not isinstance(value, str):
+        what = allowed(field) if m.get("choices") is not None else "a string"
+        raise ValueError(f"{name}={value!r} is not allowed: expected {what}, got {type(value).__name__}")
     if m.get("choices") is not None:
-        if value not in m["choices"]:
+        if kind != "bool" and _is_bool(value) and not any(_is_bool(c) for c in m["choices"]):
+            raise ValueError(f"{name}={value!r} is not allowed: expected {allowed(field)}")
+        try:
+            ok = value in m["choices"]
+        except TypeError:  # e.g. an array: comparing it is ambiguous
+            ok = False
+        if not ok:
             raise ValueError(f"{name}={value!r} is not allowed: expected {allowed(field)}")
         return
     low, high = m.get("low"), m.get("high")
-    if low is None and high is None:
+    if kind not in ("int", "float") and low is None and high is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if not _is_number(value) or math.isnan(value):
         raise ValueError(f"{name}={value!r} is not a number: expected {allowed(field)}")
-    if isinstance(field.default, int) and not isinstance(field.default, bool) and not isinstance(value, int):
-        if float(value) != int(value):
-            raise ValueError(f"{name}={value!r} must be a whole number: expected {allowed(field)}")
     too_low = low is not None and (value <= low if m.get("low_open") else value < low)
     too_high = high is not None and (value >= high if m.get("high_open") else value > high)
     if too_low or too_high:
         raise ValueError(f"{name}={value!r} is out of range: expected {allowed(field)}")
+    if kind == "int" and not (math.isfinite(value) and float(value) == math.floor(value)):
+        raise ValueError(f"{name}={value!r} must be a whole number: expected {allowed(field)}")
+
+
+def _converted(field: dataclasses.Field, value: Any) -> Any:
+    """A checked value as the plain Python type its field holds: whole numbers given as 3.0 or ``np.int64(3)``
+    become 3 (so ``range(...)`` and indexing work), numpy floats and bools Python ones (so JSON takes them)."""
+    kind = _kind(field)
+    if kind == "int" and _is_number(value) and type(value) is not int:
+        return int(value)
+    if kind == "float" and isinstance(value, (np.integer, np.floating)):
+        return float(value)
+    if kind == "bool" and isinstance(value, np.bool_):
+        return bool(value)
+    if kind == "str" and type(value) is not str and isinstance(value, str):
+        return str(value)
+    return value
+
+
+_REVALIDATING = contextvars.ContextVar("rlhf_lite_config_revalidating", default=False)
 
 
 @dataclasses.dataclass
@@ -92,9 +149,23 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             check_field(type(self).__name__, f, value)
-            # Whole-number fields given as 3.0 become 3, so range(...) and indexing work downstream.
-            if isinstance(f.default, int) and not isinstance(f.default, bool) and isinstance(value, float):
-                setattr(self, f.name, int(value))
+            object.__setattr__(self, f.name, _converted(f, value))
+        object.__setattr__(self, "_validated", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a field after construction is checked as the constructor checks it (``cfg.label_budget =
+        -1`` raises ``ValueError``), including a subclass's checks across fields."""
+        f = self.__dataclass_fields__.get(name)
+        if f is not None and self.__dict__.get("_validated"):
+            check_field(type(self).__name__, f, value)
+            value = _converted(f, value)
+            if not _REVALIDATING.get():  # the whole config again, on a copy: checks that span fields
+                token = _REVALIDATING.set(True)
+                try:
+                    dataclasses.replace(self, **{name: value})
+                finally:
+                    _REVALIDATING.reset(token)
+        object.__setattr__(self, name, value)
 
     def replace(self, **changes: Any):
         """A copy with some fields changed (validated again); unknown names raise ``ValueError``."""

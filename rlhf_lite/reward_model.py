@@ -522,21 +522,23 @@ class RewardEnsemble:
         self.history = json.loads(state["history"])
 
     def save(self, path: str) -> None:
-        """Write a checkpoint that :meth:`load` reads with ``torch.load(weights_only=True)``.
-        Written to a temporary file and renamed, so a crash never leaves half a checkpoint."""
-        import os
+        """Write a checkpoint that :meth:`load` reads with ``torch.load(weights_only=True)``, atomically
+        (:func:`rlhf_lite.checkpoints.save_torch`: written aside, fsynced, renamed)."""
+        from rlhf_lite import checkpoints
 
-        tmp = f"{path}.tmp"
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        checkpoints.save_torch(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str) -> "RewardEnsemble":
-        """A new ensemble from a :meth:`save` checkpoint (config, spaces, weights, normalisation, RNG state)."""
-        state = torch.load(path, weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != "rlhf_lite.RewardEnsemble/1":
-            raise ValueError(f"{path} is not a RewardEnsemble checkpoint")
-        return cls.from_state_dict(state)
+        """A new ensemble from a :meth:`save` checkpoint (config, spaces, weights, normalisation, RNG state).
+        An unreadable, foreign or non-finite file raises ``CheckpointError`` (a ``ValueError``) naming it."""
+        from rlhf_lite import checkpoints
+
+        state = checkpoints.load_torch(path, "rlhf_lite.RewardEnsemble/1")
+        try:
+            return cls.from_state_dict(state)
+        except (ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise checkpoints.CheckpointError(f"{path}: {str(e).strip().splitlines()[0]}") from None
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> "RewardEnsemble":
