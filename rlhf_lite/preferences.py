@@ -2,7 +2,8 @@
 
 A *preference* says which of two segments (short clips of behaviour, :class:`rlhf_lite.rollouts.Segment`) a
 labeler liked better: one of :data:`ANSWERS`. Christiano et al. (2017) keep every answer in a database of
-triples ``(segment_1, segment_2, mu)``; here that database is a :class:`LabelStore`, a file of JSON lines:
+triples ``(segment_1, segment_2, mu)``; here that database is a :class:`~rlhf_lite.label_store.LabelStore`
+(in :mod:`rlhf_lite.label_store`; ``preferences.LabelStore`` still works), a file of JSON lines:
 
 - the first line is a header saying what the file is and what produced it;
 - each answer is one line (a :class:`PreferenceRecord`) carrying both segments' observations and actions,
@@ -14,39 +15,29 @@ triples ``(segment_1, segment_2, mu)``; here that database is a :class:`LabelSto
 :func:`to_pairs` turns records into training data for the reward model (targets 1 / 0 / 0.5 for left / right /
 equal; ``cant_tell`` carries no information about which is better and is dropped). :func:`random_pairs` and
 :func:`active_pairs` choose which pairs to show: active selection asks about the pairs the reward ensemble
-disagrees on most, where an answer teaches the predictor the most.
+disagrees on most, where an answer teaches the predictor the most. :func:`spread_pairs` (what the RLHF loop
+uses) adds what a person needs: no clip in two pairs of a batch or in the pairs just shown, new clips set
+against earlier ones, and, before any predictor exists, pairs whose clips look most different
+(:func:`observation_distance`), rather than two random-policy clips that look alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import json
-import os
-import threading
 import uuid
-import warnings
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from rlhf_lite.rollouts import Segment
-
-try:  # POSIX: lock the file so that several processes can append safely.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: threads in one process are still safe, processes are not.
-    fcntl = None
 
 ANSWERS = ("left", "right", "equal", "cant_tell")
 """What a labeler may answer: the left clip is better, the right one, both equally good, or can't tell."""
 
 TARGETS = {"left": 1.0, "right": 0.0, "equal": 0.5}
 """Training target per answer: the probability that the *left* segment is preferred. ``cant_tell`` has none."""
-
-FORMAT = "rlhf-lite/labels"
-FORMAT_VERSION = 1
 
 __all__ = [
     "ANSWERS",
@@ -64,13 +55,12 @@ __all__ = [
     "stack_pairs",
     "random_pairs",
     "active_pairs",
+    "spread_pairs",
+    "observation_distance",
+    "observation_scale",
     "check_answer",
     "check_pair",
 ]
-
-
-class LabelFileWarning(UserWarning):
-    """Bad lines were skipped while reading a label file (``skip_bad=True``)."""
 
 
 def _now() -> str:
@@ -376,347 +366,20 @@ def stack_pairs(pairs: Sequence[PreferencePair]) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The store
+# The store lives in rlhf_lite.label_store (issue 10: the store apart from pair selection)
+
+_MOVED_TO_LABEL_STORE = ("LabelStore", "LabelFileWarning", "FORMAT", "FORMAT_VERSION")
 
 
-class _BadLine(Exception):
-    pass
+def __getattr__(name: str) -> Any:
+    """``preferences.LabelStore`` etc. still work: the store moved to :mod:`rlhf_lite.label_store`.
 
+    Imported lazily, because the store itself imports the records from this module."""
+    if name in _MOVED_TO_LABEL_STORE:
+        from rlhf_lite import label_store
 
-class LabelStore:
-    """An append-only file of preference records (JSON lines) that survives crashes and concurrent writers.
-
-    ``LabelStore(path)`` opens the file, creating it (and its folder) with a header line if it does not exist,
-    and reads what is there: reopening a store resumes it. ``add`` appends one record and returns only once it
-    is on disk (``fsync``); ``undo`` appends a retraction of the last live label. Several stores (threads or
-    processes) may append to the same file at once: each record is one ``os.write`` of a whole line on an
-    ``O_APPEND`` descriptor under an exclusive ``flock``, so records never interleave, and every method reads
-    what the others appended first.
-
-    A line that is not a valid record (malformed JSON, a truncated last line after a crash, a missing field)
-    raises ``ValueError`` naming the file and line number; ``skip_bad=True`` skips such lines and warns
-    (:class:`LabelFileWarning`) how many were skipped. ``create=False`` refuses to create a missing file
-    (for reading shipped label files). ``producer``/``description`` go into the header of a new file and say
-    who or what made it.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        skip_bad: bool = False,
-        create: bool = True,
-        producer: str | None = None,
-        description: str | None = None,
-        env_id: str | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.skip_bad = bool(skip_bad)
-        self.header: dict[str, Any] | None = None
-        self.skipped: list[tuple[int, str]] = []  # (line number, reason) of every bad line skipped
-        self._records: list[PreferenceRecord] = []
-        self._by_id: dict[str, PreferenceRecord] = {}
-        self._retracted: set[str] = set()
-        self._offset = 0  # bytes of the file already read
-        self._lineno = 0  # lines of the file already read
-        self._mid_line = False  # the bytes read so far end inside a (truncated) line
-        self._lock = threading.RLock()  # flock does not separate threads that share one descriptor
-        if self.path.exists() and self.path.is_dir():
-            raise ValueError(f"{self.path} is a folder: expected a label file path such as {self.path / 'labels.jsonl'}")
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            if not create:
-                raise FileNotFoundError(f"label file {self.path} does not exist (or is empty)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            header = {
-                "kind": "header",
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "created": _now(),
-                "producer": producer or _default_producer(),
-                "description": description
-                or "Pairwise preferences between behaviour segments: one JSON record per line, kind 'label' "
-                "(an answer with both segments) or 'retract' (undo of an earlier label).",
-                "answers": list(ANSWERS),
-                "env_id": env_id,
-            }
-            with self._locked(exclusive=True) as fd:
-                if os.fstat(fd).st_size == 0:  # another writer may have created it meanwhile
-                    self._write_line(fd, header)
-            _fsync_folder(self.path.parent)  # the new file's name survives a power cut too
-        self.refresh()
-
-    # ---- reading ----------------------------------------------------------------------------------------------
-
-    def refresh(self) -> None:
-        """Read whatever other writers appended since the last read."""
-        with self._lock, self._locked(exclusive=False) as fd:
-            self._read_new(fd)
-
-    def labels(self) -> list[PreferenceRecord]:
-        """Live label records (not retracted), in the order they were written."""
-        with self._lock:
-            self.refresh()
-            return [r for r in self._records if r.id not in self._retracted]
-
-    def all_records(self) -> list[PreferenceRecord]:
-        """Every label record ever written, retracted ones included, in order."""
-        with self._lock:
-            self.refresh()
-            return list(self._records)
-
-    def retracted_ids(self) -> set[str]:
-        """Ids of records taken back by undo."""
-        with self._lock:
-            self.refresh()
-            return set(self._retracted)
-
-    def uid_pairs(self) -> set[tuple[str, str]]:
-        """``(left uid, right uid)`` of every live label: pass as ``exclude`` so a pair is not asked twice."""
-        return {r.uids for r in self.labels()}
-
-    def pairs(self) -> list[PreferencePair]:
-        """Training data for the reward model from the live labels (see :func:`to_pairs`)."""
-        return to_pairs(self.labels())
-
-    def counts(self) -> dict[str, int]:
-        """Number of live labels per answer (every answer in :data:`ANSWERS` present)."""
-        counts = {a: 0 for a in ANSWERS}
-        for r in self.labels():
-            counts[r.answer] += 1
-        return counts
-
-    def __len__(self) -> int:
-        return len(self.labels())
-
-    def __iter__(self) -> Iterator[PreferenceRecord]:
-        return iter(self.labels())
-
-    def __repr__(self) -> str:
-        return f"LabelStore({str(self.path)!r}, labels={len(self)})"
-
-    def describe(self) -> str:
-        """A few lines for a notebook: where the file is, what made it, how many answers of each kind and by whom."""
-        live = self.labels()
-        by_labeler: dict[str, int] = {}
-        for r in live:
-            by_labeler[r.labeler] = by_labeler.get(r.labeler, 0) + 1
-        counts = {a: sum(r.answer == a for r in live) for a in ANSWERS}
-        header = self.header or {}
-        lines = [
-            f"{self.path}: {len(live)} labels ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
-            f"{len(self._retracted)} taken back",
-            f"file made {header.get('created', '?')} by {header.get('producer', 'unknown (no header)')}",
-            "answered by: " + (", ".join(f"{k} ({v})" for k, v in by_labeler.items()) or "nobody yet"),
-        ]
-        if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} bad line(s): lines {', '.join(str(n) for n, _ in self.skipped)}")
-        return "\n".join(lines)
-
-    # ---- writing ----------------------------------------------------------------------------------------------
-
-    def add(
-        self,
-        left: Segment,
-        right: Segment,
-        answer: str,
-        labeler: str,
-        *,
-        seconds: float | None = None,
-        env_id: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> PreferenceRecord:
-        """Append one answer about ``(left, right)``; returns the record once it is safely on disk."""
-        if env_id is None and self.header is not None:
-            env_id = self.header.get("env_id")
-        record = PreferenceRecord.from_segments(left, right, answer, labeler, seconds=seconds, env_id=env_id, meta=meta)
-        return self.add_record(record)
-
-    def add_record(self, record: PreferenceRecord) -> PreferenceRecord:
-        """Append an already-built :class:`PreferenceRecord` (e.g. copied from another store)."""
-        if not isinstance(record, PreferenceRecord):
-            raise ValueError(f"record must be a PreferenceRecord, got {type(record).__name__}")
-        self._append(record)
-        return record
-
-    def undo(self, labeler: str | None = None) -> PreferenceRecord | None:
-        """Take back the last live label (only ``labeler``'s, if given) by appending a retraction.
-
-        Returns the record taken back, or ``None`` if there was nothing to undo. The file is never rewritten.
-        """
-        with self._lock, self._locked(exclusive=True) as fd:
-            self._read_new(fd)
-            for r in reversed(self._records):
-                if r.id not in self._retracted and (labeler is None or r.labeler == labeler):
-                    self._write_and_ingest(fd, Retraction(retracts=r.id, labeler=labeler or r.labeler))
-                    return r
-            return None
-
-    def retract(self, record_id: str, labeler: str = "") -> PreferenceRecord:
-        """Take back the label with id ``record_id`` (``ValueError`` if unknown or already taken back)."""
-        with self._lock, self._locked(exclusive=True) as fd:
-            self._read_new(fd)
-            if record_id not in self._by_id:
-                raise ValueError(f"{self.path}: no label with id {record_id!r}")
-            if record_id in self._retracted:
-                raise ValueError(f"{self.path}: label {record_id!r} was already taken back")
-            self._write_and_ingest(fd, Retraction(retracts=record_id, labeler=labeler or self._by_id[record_id].labeler))
-            return self._by_id[record_id]
-
-    # ---- internals --------------------------------------------------------------------------------------------
-
-    def _append(self, entry: PreferenceRecord | Retraction) -> None:
-        with self._lock, self._locked(exclusive=True) as fd:
-            self._read_new(fd)  # keep order: records other writers appended come first
-            if isinstance(entry, PreferenceRecord) and entry.id in self._by_id:
-                raise ValueError(f"{self.path}: a label with id {entry.id!r} is already stored")
-            self._write_and_ingest(fd, entry)
-
-    def _write_and_ingest(self, fd: int, entry: PreferenceRecord | Retraction) -> None:
-        # _read_new just consumed the file up to its end while we hold the exclusive lock, so after writing,
-        # everything up to the new end is ours and can be ingested without reading it back.
-        written = self._write_line(fd, entry.to_dict())
-        if self._mid_line:  # our write began with a newline that ended the truncated line
-            self._mid_line = False
-        self._offset += written
-        self._lineno += 1
-        if isinstance(entry, PreferenceRecord):
-            self._records.append(entry)
-            self._by_id[entry.id] = entry
-        else:
-            self._retracted.add(entry.retracts)
-
-    def _write_line(self, fd: int, obj: dict[str, Any]) -> int:
-        """One ``os.write`` of one whole line, then ``fsync``. Caller holds the exclusive lock."""
-        try:
-            text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_json_default)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"record cannot be written as JSON ({e}); meta must hold plain numbers, strings, lists, dicts") from e
-        data = text.encode("utf-8") + b"\n"
-        size = os.fstat(fd).st_size
-        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # a crashed writer left a truncated last line: end it so ours stays whole
-        view = memoryview(data)
-        while view:  # a regular file takes the whole line in one write; the loop only guards short writes
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-        return len(data)
-
-    @contextlib.contextmanager
-    def _locked(self, exclusive: bool) -> Iterator[int]:
-        """A fresh descriptor on the file under ``flock`` (exclusive for writing, shared for reading)."""
-        flags = (os.O_RDWR | os.O_APPEND | os.O_CREAT) if exclusive else os.O_RDONLY
-        fd = os.open(self.path, flags, 0o644)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield fd
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def _read_new(self, fd: int) -> None:
-        """Parse the lines appended since the last read (caller holds a lock on ``fd``).
-
-        State advances line by line, so after a ``ValueError`` the next read stops at the same bad line again.
-        """
-        size = os.fstat(fd).st_size
-        if size < self._offset:
-            raise ValueError(
-                f"{self.path}: the file shrank from {self._offset} to {size} bytes while open; label stores are "
-                "append-only, so something else rewrote it"
-            )
-        if size == self._offset:
-            return
-        base = self._offset
-        data = os.pread(fd, size - base, base)
-        new_bad: list[tuple[int, str]] = []
-        pos = 0
-        try:
-            if self._mid_line:  # the rest of a truncated line already reported: skip to its end
-                nl = data.find(b"\n")
-                pos = len(data) if nl == -1 else nl + 1
-                self._mid_line = nl == -1
-                self._offset = base + pos
-            while pos < len(data):
-                nl = data.find(b"\n", pos)
-                lineno = self._lineno + 1
-                if nl == -1:  # no end of line at the end of the file: a writer stopped mid-record
-                    self._bad(lineno, "truncated record (the line has no end; a writer probably stopped mid-write)", new_bad)
-                    self._mid_line = True
-                    pos = len(data)
-                else:
-                    raw, pos = data[pos:nl], nl + 1
-                    if raw.strip():  # blank lines carry nothing
-                        try:
-                            try:
-                                obj = json.loads(raw.decode("utf-8"))
-                            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                                raise _BadLine(f"not valid JSON ({e})") from None
-                            self._ingest_obj(obj, lineno)
-                        except _BadLine as e:
-                            self._bad(lineno, str(e), new_bad)
-                self._lineno, self._offset = lineno, base + pos
-        finally:
-            if new_bad:
-                shown = "; ".join(f"line {n}: {why}" for n, why in new_bad[:3])
-                more = f"; and {len(new_bad) - 3} more" if len(new_bad) > 3 else ""
-                warnings.warn(
-                    f"{self.path}: skipped {len(new_bad)} bad line(s) ({shown}{more})", LabelFileWarning, stacklevel=4
-                )
-
-    def _bad(self, lineno: int, why: str, new_bad: list[tuple[int, str]]) -> None:
-        if not self.skip_bad:
-            raise ValueError(f"{self.path}, line {lineno}: {why}. Pass skip_bad=True to skip bad lines with a warning.")
-        self.skipped.append((lineno, why))
-        new_bad.append((lineno, why))
-
-    def _ingest_obj(self, obj: Any, lineno: int) -> None:
-        if not isinstance(obj, dict):
-            raise _BadLine(f"expected a JSON object, got {type(obj).__name__}")
-        kind = obj.get("kind")
-        if lineno == 1 and kind != "header":
-            raise _BadLine(f"expected the header record (kind 'header', format {FORMAT!r}); is this a label file?")
-        if kind == "header":
-            if lineno != 1 or self.header is not None:
-                raise _BadLine("a header record is only allowed on line 1")
-            if obj.get("format") != FORMAT:
-                raise _BadLine(f"format={obj.get('format')!r}: expected {FORMAT!r}")
-            version = obj.get("version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise _BadLine(f"version={version!r}: this rlhf_lite reads versions up to {FORMAT_VERSION}")
-            self.header = obj
-        elif kind == "label":
-            try:
-                record = PreferenceRecord.from_dict(obj)
-            except (ValueError, TypeError) as e:
-                raise _BadLine(f"invalid label record ({e})") from None
-            if record.id in self._by_id:
-                raise _BadLine(f"duplicate label id {record.id!r}")
-            self._records.append(record)
-            self._by_id[record.id] = record
-        elif kind == "retract":
-            try:
-                retraction = Retraction.from_dict(obj)
-            except ValueError as e:
-                raise _BadLine(str(e)) from None
-            if retraction.retracts not in self._by_id:
-                raise _BadLine(f"retraction of unknown label id {retraction.retracts!r}")
-            self._retracted.add(retraction.retracts)
-        else:
-            raise _BadLine(f"unknown kind {kind!r}: expected 'header', 'label' or 'retract'")
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - folders cannot be opened on some systems
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+        return getattr(label_store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _json_default(value: Any) -> Any:
@@ -724,15 +387,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _default_producer() -> str:
-    import sys
-
-    from rlhf_lite import __version__
-
-    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return f"rlhf_lite {__version__} LabelStore, opened by {program}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -867,3 +521,119 @@ def active_pairs(
         raise ValueError("disagreement returned NaN or infinity: expected finite scores")
     order = np.argsort(-scores, kind="stable")[:n]  # pool is already in random order, so ties break at random
     return [pool[i] for i in order]
+
+
+def observation_distance(
+    lefts: Sequence[Segment], rights: Sequence[Segment], scale: np.ndarray | None = None
+) -> np.ndarray:
+    """How different two clips look, per pair ``[P]``: the mean over steps of the distance between the two
+    clips' observations at the same step (flattened per step, each dimension divided by ``scale [D]``, e.g.
+    its spread over the clips at hand, so that no dimension counts more for its units; default 1).
+
+    It uses no reward at all, only what the clips show, so it can rank pairs before any label exists: two
+    random-policy pendulums dangling alike are near 0, a dangling one next to one swinging over the top is far.
+    """
+    if len(lefts) != len(rights):
+        raise ValueError(f"lefts has {len(lefts)} segments but rights has {len(rights)}: expected one pair each")
+    if not len(lefts):
+        return np.zeros(0)
+    a, b = _flat_observations(lefts), _flat_observations(rights)  # [P, L, D]
+    if scale is not None:
+        scale = np.asarray(scale, dtype=np.float64)
+        if scale.shape != (a.shape[-1],) or not np.all(scale > 0):
+            raise ValueError(f"scale must hold {a.shape[-1]} positive numbers (one per observation dimension), got {scale!r}")
+        a, b = a / scale, b / scale
+    return np.linalg.norm(a - b, axis=-1).mean(-1)
+
+
+def observation_scale(segments: Sequence[Segment]) -> np.ndarray:
+    """The spread ``[D]`` of each observation dimension over all steps of ``segments`` (at least 1e-6), for
+    :func:`observation_distance`."""
+    x = _flat_observations(segments)  # [S, L, D]
+    return np.maximum(x.reshape(-1, x.shape[-1]).std(0), 1e-6)
+
+
+def _flat_observations(segments: Sequence[Segment]) -> np.ndarray:
+    return np.stack([np.asarray(s.observations, dtype=np.float64).reshape(len(s), -1) for s in segments])
+
+
+def spread_pairs(
+    segments: Sequence[Segment],
+    n: int,
+    rng: np.random.Generator,
+    score: Callable[[list[Segment], list[Segment]], np.ndarray] | None = None,
+    *,
+    candidates: int | None = None,
+    references: Sequence[Segment] = (),
+    avoid: Iterable[str] = (),
+) -> list[tuple[Segment, Segment]]:
+    """``n`` pairs, the best-scored of ``candidates`` random ones, with every clip in at most one pair.
+
+    Each candidate pairs a clip of ``segments`` (the new clips) with another new clip or, half of the time, with
+    one of ``references`` (clips asked about before): comparing what the policy does now with what it did
+    earlier tells the predictor whether the change is an improvement, which pairs of two nearly identical new
+    clips cannot. ``score(lefts, rights) -> [P]`` ranks the candidates (default :func:`observation_distance`:
+    pairs a person can tell apart; the loop passes the ensemble's disagreement once it has a predictor). Clips
+    whose uid is in ``avoid`` (e.g. the pairs just shown) are not used, and no clip appears in two pairs, unless
+    there are too few clips; then the least-used clips fill up. ``candidates`` defaults to ``10 * n``.
+    Returned best first, each in a random left/right order.
+    """
+    segments, references = list(segments), list(references)
+    if n and not segments:
+        raise ValueError(f"n={n} pairs asked from no segments")
+    _check_segments(segments + references, 0, rng)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n={n!r} is not allowed: expected a whole number >= 0")
+    if score is None:
+        scale = observation_scale(segments + references)
+        score = lambda a, b: observation_distance(a, b, scale)  # noqa: E731
+    if not callable(score):
+        raise ValueError(f"score must be a callable (lefts, rights) -> scores [P], got {type(score).__name__}")
+    candidates = 10 * n if candidates is None else candidates
+    if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < n:
+        raise ValueError(f"candidates={candidates!r} is not allowed: expected a whole number >= n={n}")
+    if n == 0:
+        return []
+    avoid = set(avoid)
+    new = [s for s in segments if s.uid not in avoid] or segments
+    old = [s for s in references if s.uid not in avoid and s.uid not in {t.uid for t in new}]
+    everyone = new + old
+    if len(everyone) < 2:
+        raise ValueError(f"n={n} pairs asked from {len(everyone)} segment: at least 2 are needed")
+    # candidate index pairs (i in new, j anywhere), distinct unordered
+    seen: set[tuple[int, int]] = set()
+    possible = len(new) * (len(new) - 1) // 2 + len(new) * len(old)
+    want = min(int(candidates), possible)
+    tries = 0
+    while len(seen) < want and tries < 50 * want:
+        tries += 1
+        i = int(rng.integers(len(new)))
+        if old and rng.random() < 0.5:
+            j = len(new) + int(rng.integers(len(old)))
+        else:
+            j = int(rng.integers(len(new)))
+        if i != j:
+            seen.add((min(i, j), max(i, j)))
+    pool = sorted(seen)
+    order = rng.permutation(len(pool))
+    pool = [pool[k] for k in order]
+    scores = np.asarray(score([everyone[i] for i, _ in pool], [everyone[j] for _, j in pool]), dtype=np.float64)
+    if scores.shape != (len(pool),):
+        raise ValueError(f"score returned shape {scores.shape}: expected one score per candidate pair, ({len(pool)},)")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("score returned NaN or infinity: expected finite scores")
+    ranked = [pool[k] for k in np.argsort(-scores, kind="stable")]  # pool is in random order: ties break at random
+    uses = np.zeros(len(everyone), int)
+    chosen: list[tuple[int, int]] = []
+    for limit in range(1, n + 2):  # first every clip at most once, then twice, ... until n pairs
+        for i, j in ranked:
+            if len(chosen) == n:
+                break
+            if (i, j) not in chosen and uses[i] < limit and uses[j] < limit:
+                chosen.append((i, j))
+                uses[i] += 1
+                uses[j] += 1
+        if len(chosen) == n:
+            break
+    swap = rng.random(len(chosen)) < 0.5  # which clip is shown on the left must not say anything
+    return [(everyone[j], everyone[i]) if s else (everyone[i], everyone[j]) for (i, j), s in zip(chosen, swap)]

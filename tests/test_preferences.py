@@ -106,14 +106,14 @@ def test_to_pairs_targets_and_stacking():
 
 def test_store_writes_header_and_each_add_at_once(tmp_path):
     path = tmp_path / "sub" / "labels.jsonl"
-    store = prefs.LabelStore(path, producer="test suite", env_id="CartPole-v1")
+    store = prefs.LabelStore(path, producer="test suite", env_id="Pendulum-v1")
     header = json.loads(file_lines(path)[0])
     assert header["kind"] == "header" and header["format"] == prefs.FORMAT and header["producer"] == "test suite"
     segs = make_segments(4)
     rec = store.add(segs[0], segs[1], "right", "alice", seconds=2.0)
     lines = file_lines(path)  # on disk before add returned, without closing anything
     assert len(lines) == 2 and json.loads(lines[1])["id"] == rec.id
-    assert json.loads(lines[1])["env_id"] == "CartPole-v1"  # taken from the header
+    assert json.loads(lines[1])["env_id"] == "Pendulum-v1"  # taken from the header
     store.add(segs[2], segs[3], "cant_tell", "alice")
     assert len(store) == 2 and store.counts() == {"left": 0, "right": 1, "equal": 0, "cant_tell": 1}
     assert [p.target for p in store.pairs()] == [0.0]
@@ -434,3 +434,69 @@ def test_pairs_already_asked_are_not_asked_again(tmp_path):
     exclude = [(f"seg-{i}", f"seg-{j}") for i in range(3) for j in range(1000) if i != j]
     picked = prefs.random_pairs(many, 300, np.random.default_rng(2), exclude=exclude)
     assert all(int(a.uid[4:]) >= 3 and int(b.uid[4:]) >= 3 for a, b in picked)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pairs a person can tell apart, and no clip shown twice in a row
+
+
+def still_segment(level: float, uid: str, length: int = 5) -> Segment:
+    """A clip whose observations sit at ``level`` in every dimension (a pendulum hanging still, say)."""
+    return Segment(observations=np.full((length, 3), level, np.float32), actions=np.zeros((length, 1), np.float32),
+                   true_rewards=np.zeros(length), uid=uid)
+
+
+def test_observation_distance_is_zero_for_alike_clips_and_grows_with_the_difference():
+    a, b, c = still_segment(0.0, "a"), still_segment(0.0, "b"), still_segment(2.0, "c")
+    d = prefs.observation_distance([a, a, b], [b, c, c])
+    assert d[0] == 0.0 and d[1] == pytest.approx(2 * np.sqrt(3)) and d[2] == d[1]
+    scaled = prefs.observation_distance([a], [c], scale=np.array([2.0, 2.0, 2.0]))
+    assert scaled[0] == pytest.approx(np.sqrt(3))
+    with pytest.raises(ValueError, match="scale must hold 3 positive numbers"):
+        prefs.observation_distance([a], [c], scale=np.array([1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="lefts has 1 segments but rights has 2"):
+        prefs.observation_distance([a], [b, c])
+
+
+def test_spread_pairs_prefers_clips_that_look_different():
+    """Before any label, pairs are ranked by how different the clips look: half the clips sit at 0 (alike),
+    half far apart; every chosen pair has one clip from each half, never two alike ones."""
+    segs = [still_segment(0.0, f"same-{i}") for i in range(6)] + [still_segment(5.0 + i, f"far-{i}") for i in range(6)]
+    for seed in range(5):
+        pairs = prefs.spread_pairs(segs, 4, np.random.default_rng(seed), candidates=60)
+        assert len(pairs) == 4
+        assert all({a.uid[:4], b.uid[:4]} != {"same"} for a, b in pairs), [(a.uid, b.uid) for a, b in pairs]
+    # the negative control: uniformly random pairs of the same clips do pair two alike clips
+    alike = sum(a.uid.startswith("same") and b.uid.startswith("same")
+                for seed in range(5) for a, b in prefs.random_pairs(segs, 4, np.random.default_rng(seed)))
+    assert alike > 0
+
+
+def test_spread_pairs_shows_every_clip_once_per_batch_and_avoids_the_last_pairs():
+    segs = make_segments(10, seed=4)
+    for seed in range(10):
+        pairs = prefs.spread_pairs(segs, 5, np.random.default_rng(seed))
+        uids = [s.uid for pair in pairs for s in pair]
+        assert len(uids) == len(set(uids)) == 10  # 5 pairs of 10 clips: each exactly once
+        shown = {pairs[-1][0].uid, pairs[-1][1].uid}
+        after = prefs.spread_pairs(segs, 3, np.random.default_rng(seed + 100), avoid=shown)
+        assert not shown & {s.uid for pair in after for s in pair}  # the next batch does not repeat the last pair's clips
+    # more pairs than clips allow once each: clips repeat, as evenly as possible, and pairs stay distinct
+    few = prefs.spread_pairs(segs[:4], 6, np.random.default_rng(0), candidates=6)
+    assert len({frozenset((a.uid, b.uid)) for a, b in few}) == 6
+
+
+def test_spread_pairs_compares_new_clips_with_references_and_checks_its_inputs():
+    new, old = make_segments(4, seed=1), make_segments(8, seed=2)
+    old = [Segment(s.observations, s.actions, s.true_rewards, uid=f"old-{i}") for i, s in enumerate(old)]
+    pairs = prefs.spread_pairs(new, 2, np.random.default_rng(0), candidates=20, references=old)
+    assert all(any(s.uid.startswith("seg-") for s in pair) for pair in pairs)  # a new clip in every pair
+    assert any(s.uid.startswith("old-") for pair in pairs for s in pair)  # and some compared with references
+    scored = prefs.spread_pairs(new, 2, np.random.default_rng(0), lambda a, b: np.array([float(x.uid[-1]) for x in a]))
+    assert len(scored) == 2
+    with pytest.raises(ValueError, match="score returned shape"):
+        prefs.spread_pairs(new, 2, np.random.default_rng(0), lambda a, b: np.zeros(1))
+    with pytest.raises(ValueError, match="candidates=1 is not allowed"):
+        prefs.spread_pairs(new, 2, np.random.default_rng(0), candidates=1)
+    with pytest.raises(ValueError, match="rng must be a numpy Generator"):
+        prefs.spread_pairs(new, 2, 0)
