@@ -77,9 +77,9 @@ def main() -> None:
     args = p.parse_args()
     labels = args.labels or (8 if fast_mode() else 30)
     if args.dwell is None:
-        from rlhf_lite import widgets
+        from rlhf_lite import clip_drawing
 
-        args.dwell = round(args.segment_length / widgets.clip_fps(args.env_id), 3)
+        args.dwell = round(args.segment_length / clip_drawing.clip_fps(args.env_id), 3)
     if not chromium_available():
         print(json.dumps({"benchmark": "widget_latency", "error": f"no Chromium at {CHROMIUM}: run "
                           "bash tests/install_browser.sh"}))

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rlhf_lite.widgets import presence
+
 
 def _values(history: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     """``(env_steps, values)`` of the entries where ``key`` was measured."""
@@ -130,7 +132,7 @@ class Dashboard:
         self._last = -math.inf
         self._lock = threading.Lock()
         self.widget = None
-        if _in_kernel():
+        if presence.running_kernel() is not None:
             import ipywidgets as w
 
             self._status = w.HTML("waiting for the first round&hellip;")
@@ -227,11 +229,3 @@ class Dashboard:
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
         bundle["text/plain"] = f"Dashboard: {self.status()}"
         return bundle
-
-
-def _in_kernel() -> bool:
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and getattr(shell, "kernel", None) is not None

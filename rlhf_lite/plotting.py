@@ -178,9 +178,11 @@ class LiveCurve:
         return f"{self.title}: {len(self.returns)} episodes, mean of last {min(self.smooth, len(self.returns))} = {self.mean_return:.1f}"
 
     def draw(self) -> None:
-        """Show the curve, replacing the previous picture (no-op outside IPython)."""
+        """Show the curve, replacing the previous picture (no-op outside a Jupyter kernel)."""
+        from rlhf_lite.widgets import presence
+
         start = time.monotonic()
-        if _in_ipython():
+        if presence.running_kernel() is not None:
             from IPython.display import display
 
             fig = self.figure()
@@ -201,14 +203,6 @@ class LiveCurve:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _in_ipython() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with every notebook install
-        return False
-    return get_ipython() is not None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -304,7 +298,7 @@ def side_by_side(
     """Two clips next to each other, same length, for comparing behaviour, as ``IPython.display.HTML``.
 
     The shorter clip holds its last frame for the missing time (an episode that ended early stays still),
-    so both loop together. ``note`` is a line under the clips (e.g. ``widgets.clip_legend(env_id)``).
+    so both loop together. ``note`` is a line under the clips (e.g. ``clip_drawing.clip_legend(env_id)``).
     """
     if len(titles) != 2:
         raise ValueError(f"titles={titles!r} must name the two clips: expected two strings")
@@ -398,7 +392,7 @@ def grid_values(env: Any, values: np.ndarray | None = None, policy: np.ndarray |
     """Picture a gridworld: ``values`` ``[S]`` tint the floor (green high, red low) and are written in each
     cell; ``policy`` ``[S]`` (an action per state: 0 up, 1 right, 2 down, 3 left) is drawn as arrows.
 
-    ``env`` is an :class:`rlhf_lite.envs.GridWorld` (anything with ``draw``, ``height``, ``width``, ``grid``).
+    ``env`` is an :class:`rlhf_lite.gridworld.GridWorld` (anything with ``draw``, ``height``, ``width``, ``grid``).
     Returns the matplotlib ``Axes``.
     """
     import matplotlib.pyplot as plt

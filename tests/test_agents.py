@@ -9,7 +9,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rlhf_lite import agents, envs, rollouts
+from rlhf_lite import agents, envs, gridworld, rollouts
 
 torch.set_num_threads(1)  # tiny networks: one thread is fastest and keeps the shared machine calm
 
@@ -197,7 +197,7 @@ def test_check_env_on_fixed_horizon_envs(env_id):
 
 
 def test_check_env_on_gridworld():
-    check_env(envs.GridWorld(), skip_render_check=True)
+    check_env(gridworld.GridWorld(), skip_render_check=True)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlhf_lite import envs, rollouts
+from rlhf_lite import envs, gridworld, rollouts
 
 
 def test_gridworld_passes_gymnasium_checks():
@@ -13,7 +13,7 @@ def test_gridworld_passes_gymnasium_checks():
 
 
 def test_gridworld_near_and_far_treasures():
-    env = envs.GridWorld()
+    env = gridworld.GridWorld()
     env.reset(seed=0)
     _, reward, terminated, _, _ = env.step(2)  # down from the start: the small treasure
     assert (reward, terminated) == (1.0, True)
@@ -24,7 +24,7 @@ def test_gridworld_near_and_far_treasures():
 
 
 def test_gridworld_tabular_model_matches_step():
-    env = envs.GridWorld()
+    env = gridworld.GridWorld()
     P, R, terminal = env.tabular_model()
     assert np.allclose(P.sum(axis=2), 1.0)
     rng = np.random.default_rng(0)
@@ -42,9 +42,9 @@ def test_gridworld_tabular_model_matches_step():
 
 def test_gridworld_rejects_bad_maps():
     with pytest.raises(ValueError, match="exactly one start"):
-        envs.GridWorld(grid=["...", "..."])
+        gridworld.GridWorld(grid=["...", "..."])
     with pytest.raises(ValueError, match="unknown cell 'x'"):
-        envs.GridWorld(grid=["S.x"])
+        gridworld.GridWorld(grid=["S.x"])
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rlhf_lite import envs, plotting
+from rlhf_lite import envs, gridworld, plotting
 
 
 def _frames(t=12, h=40, w=60):
@@ -120,7 +120,7 @@ def test_live_curve_records_episodes_and_stops_at_target():
 
 
 def test_grid_values_draws_values_and_arrows():
-    g = envs.GridWorld()
+    g = gridworld.GridWorld()
     values = np.arange(g.observation_space.n, dtype=float)
     policy = np.ones(g.observation_space.n, dtype=int)
     ax = plotting.grid_values(g, values, policy, title="V")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlhf_lite import agents, envs
+from rlhf_lite import agents, boat_race, envs
 
 GAMMA = 0.95  # the discount notebook 02 uses
 EVAL_SEEDS = range(5)
@@ -14,14 +14,14 @@ EVAL_SEEDS = range(5)
 
 def optimal_policy(gamma: float = GAMMA, reward: str = "written", **patch):
     """The greedy policy of value iteration on the env's own tabular model: the best any learner could do."""
-    env = envs.BoatRace(reward=reward, **patch)
+    env = boat_race.BoatRace(reward=reward, **patch)
     P, R, terminal = env.tabular_model()
     _, q = agents.value_iteration(P, R, gamma, terminal, tol=1e-9)
     return env, agents.greedy_policy(q)
 
 
 def races(env, policy, seeds=EVAL_SEEDS) -> list[dict]:
-    return [envs.race_episode(env, policy, seed=s)[1] for s in seeds]
+    return [boat_race.race_episode(env, policy, seed=s)[1] for s in seeds]
 
 
 # -- gymnasium API ------------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def test_boatrace_passes_gymnasium_checks(patch):
 
 
 def test_observation_packs_cell_and_standing_buoys():
-    env = envs.BoatRace()
+    env = boat_race.BoatRace()
     obs, _ = env.reset(seed=0)
     assert env.decode(obs) == (env.start, 2 ** len(env.targets) - 1)  # at the start, every buoy standing
     for rc in env.cells:
@@ -47,7 +47,7 @@ def test_observation_packs_cell_and_standing_buoys():
 
 
 def test_buoy_pays_once_until_it_pops_up_and_finish_ends_the_race():
-    env = envs.BoatRace(respawn=False)
+    env = boat_race.BoatRace(respawn=False)
     env.reset(seed=0)
     _, r_up, *_ = env.step(0)  # up into the lagoon: no buoy there
     _, r_hit, _, _, info = env.step(0)  # up onto the west buoy
@@ -63,7 +63,7 @@ def test_buoy_pays_once_until_it_pops_up_and_finish_ends_the_race():
 
 
 def test_rocks_sink_the_boat_and_steps_cost_what_the_patch_says():
-    env = envs.BoatRace(step_penalty=0.5, sink_penalty=4.0)
+    env = boat_race.BoatRace(step_penalty=0.5, sink_penalty=4.0)
     env.reset(seed=0)
     _, reward, terminated, _, info = env.step(2)  # down from the start: rocks
     assert terminated and info["sank"] and reward == pytest.approx(-4.5)
@@ -71,7 +71,7 @@ def test_rocks_sink_the_boat_and_steps_cost_what_the_patch_says():
 
 
 def test_episodes_are_cut_at_max_steps_and_logged():
-    env = envs.BoatRace(max_steps=7)
+    env = boat_race.BoatRace(max_steps=7)
     env.reset(seed=0)
     for t in range(7):
         _, _, terminated, truncated, _ = env.step(3)  # left into the start's own bank: stays put
@@ -81,7 +81,7 @@ def test_episodes_are_cut_at_max_steps_and_logged():
 
 
 def test_intended_reward_sums_to_race_progress():
-    env = envs.BoatRace(reward="intended")
+    env = boat_race.BoatRace(reward="intended")
     rng = np.random.default_rng(3)
     for seed in range(20):
         env.reset(seed=seed)
@@ -96,14 +96,14 @@ def test_intended_reward_sums_to_race_progress():
 
 def test_bad_settings_name_the_culprit():
     with pytest.raises(ValueError, match=r"WrittenReward.step_penalty=-1"):
-        envs.BoatRace(step_penalty=-1)
+        boat_race.BoatRace(step_penalty=-1)
     with pytest.raises(ValueError, match=r"reward='points' is not allowed"):
-        envs.BoatRace(reward="points")
+        boat_race.BoatRace(reward="points")
     with pytest.raises(ValueError, match="unknown cell 'x'"):
-        envs.BoatRace(track=["S.x", "..F"])
+        boat_race.BoatRace(track=["S.x", "..F"])
     with pytest.raises(ValueError, match="no water route"):
-        envs.BoatRace(track=["S#F"])
-    env = envs.BoatRace()
+        boat_race.BoatRace(track=["S#F"])
+    env = boat_race.BoatRace()
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action=7 is not allowed"):
         env.step(7)
@@ -113,7 +113,7 @@ def test_bad_settings_name_the_culprit():
 
 
 def test_tabular_model_is_exact_without_respawns():
-    env = envs.BoatRace(respawn=False, step_penalty=0.3, sink_penalty=2.0)
+    env = boat_race.BoatRace(respawn=False, step_penalty=0.3, sink_penalty=2.0)
     P, R, terminal = env.tabular_model()
     assert np.allclose(P.sum(axis=2), 1.0)
     rng = np.random.default_rng(0)
@@ -131,7 +131,7 @@ def test_tabular_model_is_exact_without_respawns():
 
 def test_tabular_model_matches_respawn_frequencies():
     # From the start with every buoy down, sail into the lagoon: each buoy pops up with chance 1/4.
-    env = envs.BoatRace(respawn_steps=4.0)
+    env = boat_race.BoatRace(respawn_steps=4.0)
     P, R, _ = env.tabular_model()
     s = env.encode(env.start, 0)
     counts = np.zeros(env.observation_space.n)
@@ -168,8 +168,8 @@ def test_written_reward_is_gamed_by_looping_while_intended_reward_races():
 
 
 def test_each_patch_reveals_the_next_loophole():
-    by_name = dict(envs.REWARD_PATCHES)
-    n_buoys = len(envs.BoatRace().targets)
+    by_name = dict(boat_race.REWARD_PATCHES)
+    n_buoys = len(boat_race.BoatRace().targets)
 
     env, pol = optimal_policy(**by_name["buoys stay down"])
     for s in races(env, pol):  # finishes, but only after a lap of the lagoon for every buoy
@@ -189,7 +189,7 @@ def test_each_patch_reveals_the_next_loophole():
 
 
 def test_the_final_patch_sits_on_a_knife_edge():
-    last = dict(envs.REWARD_PATCHES)["step penalty raised to 1"]
+    last = dict(boat_race.REWARD_PATCHES)["step penalty raised to 1"]
     env, pol = optimal_policy(**dict(last, step_penalty=1.5))
     assert all(s["sank"] and s["steps"] == 1 for s in races(env, pol))  # a little more: sinks at once
     env, pol = optimal_policy(gamma=0.9, **last)
@@ -216,11 +216,11 @@ def test_a_big_finish_bonus_works_only_for_an_impatient_boat():
 
 
 def test_q_learning_on_the_written_reward_learns_the_loop():
-    env = envs.BoatRace()
+    env = boat_race.BoatRace()
     result = agents.q_learning(env, agents.QLearningConfig(gamma=GAMMA, episodes=400), seed=0)
     gamed = races(env, result.policy())
     assert all(not s["finished"] and s["targets_hit"] >= 15 for s in gamed)
-    env_i = envs.BoatRace(reward="intended")
+    env_i = boat_race.BoatRace(reward="intended")
     # Optimism must match the reward's scale: a whole race is worth at most 1 under the intended reward.
     result_i = agents.q_learning(env_i, agents.QLearningConfig(gamma=GAMMA, episodes=400, q_init=1.0), seed=0)
     assert all(s["finished"] for s in races(env_i, result_i.policy()))
@@ -231,12 +231,12 @@ def test_q_learning_on_the_written_reward_learns_the_loop():
 
 def test_frames_show_the_whole_race_and_redraw_from_observations():
     _, pol = optimal_policy(respawn=False)
-    env = envs.BoatRace(respawn=False, render_mode="rgb_array")
-    frames, stats = envs.race_episode(env, pol, seed=0)
+    env = boat_race.BoatRace(respawn=False, render_mode="rgb_array")
+    frames, stats = boat_race.race_episode(env, pol, seed=0)
     assert frames.dtype == np.uint8 and frames.shape[0] == stats["steps"] + 1 and frames.shape[-1] == 3
     assert not np.array_equal(frames[0], frames[1])
-    assert "finished the race in" in envs.describe_race(stats, env.race_length)
+    assert "finished the race in" in boat_race.describe_race(stats, env.race_length)
     obs, _ = env.reset(seed=0)
     redrawn = envs.draw_frames("rlhf_lite/BoatRace-v0", np.array([obs]), size=None)
     assert redrawn.shape[1:3] == frames.shape[1:3]
-    assert isinstance(envs.BoatRace(render_mode="ansi").render(), str)
+    assert isinstance(boat_race.BoatRace(render_mode="ansi").render(), str)

@@ -14,7 +14,8 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from rlhf_lite import envs, labelers, preferences, rollouts, widgets  # noqa: E402
+from rlhf_lite import clip_drawing, envs, labelers, preferences, rollouts, widgets  # noqa: E402
+from rlhf_lite.widgets import presence  # noqa: E402
 from rlhf_lite.config import Config, param  # noqa: E402
 import dataclasses  # noqa: E402
 
@@ -171,19 +172,19 @@ def test_segments_with_frames_are_shown_as_they_are(tmp_path, pairs):
     frames = np.zeros((len(a), 20, 30, 3), np.uint8)
     frames[:, :, :, 0] = np.arange(len(a))[:, None, None] * 40
     a = rollouts.Segment(a.observations, a.actions, a.true_rewards, frames=frames, uid="framed")
-    gif = widgets.segment_gif(a, None, fps=10, height=20)
+    gif = clip_drawing.segment_gif(a, None, fps=10, height=20)
     from PIL import Image
     import io
 
     im = Image.open(io.BytesIO(gif))
     assert im.size == (30, 20) and im.n_frames == len(a)
     with pytest.raises(ValueError, match="env_id"):
-        widgets.segment_gif(b, None)
-    cropped = Image.open(io.BytesIO(widgets.segment_gif(a, None, fps=10, height=10, crop=0.5)))
+        clip_drawing.segment_gif(b, None)
+    cropped = Image.open(io.BytesIO(clip_drawing.segment_gif(a, None, fps=10, height=10, crop=0.5)))
     assert cropped.size == (15, 10), "the centre half of a 20 x 30 frame, scaled to 10 pixels high"
-    assert widgets.default_crop(ENV) < 1 and widgets.default_crop("CartPole-v1") == 1.0
+    assert clip_drawing.default_crop(ENV) < 1 and clip_drawing.default_crop("CartPole-v1") == 1.0
     with pytest.raises(ValueError, match="crop"):
-        widgets.segment_gif(a, None, crop=0)
+        clip_drawing.segment_gif(a, None, crop=0)
 
 
 def test_label_blocks_only_off_the_main_thread(tmp_path, pairs):
@@ -381,7 +382,7 @@ def test_headless_replays_a_label_file(tmp_path, pairs):
 
 
 def test_headless_switch(monkeypatch):
-    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(presence, "_FRONT_END_SEEN", {})
     assert "not a Jupyter kernel" in widgets.headless_reason()  # pytest has no kernel
     monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "0")
     assert widgets.headless_reason() is None, "RLHF_LITE_HEADLESS=0 says a person is there"
@@ -402,7 +403,7 @@ class FakeKernel:
         return self.parent
 
 
-# Parent messages as JupyterLab 4 and nbclient 0.11 send them (recorded with a probe cell, see widgets.py).
+# Parent messages as JupyterLab 4 and nbclient 0.11 send them (recorded with a probe cell, see widgets/presence.py).
 JUPYTERLAB_CELL = {"header": {"msg_type": "execute_request", "username": "", "version": "5.2"},
                    "metadata": {"trusted": True, "deletedCells": [], "recordTiming": False, "cellId": "f54384cd"}}
 NBCLIENT_CELL = {"header": {"msg_type": "execute_request", "username": "username", "version": "5.4"}, "metadata": {}}
@@ -411,35 +412,36 @@ NBCLIENT_CELL = {"header": {"msg_type": "execute_request", "username": "username
 @pytest.mark.parametrize("fast", ["", "1"])
 def test_a_notebook_page_is_detected_and_fast_mode_does_not_matter(monkeypatch, fast):
     monkeypatch.setenv("RLHF_LITE_FAST", fast)
-    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(NBCLIENT_CELL))
+    monkeypatch.setattr(presence, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel(NBCLIENT_CELL))
     reason = widgets.headless_reason()
     assert reason is not None and "nbclient" in reason, "a script's cell has no cellId: nobody can click"
     trusted_but_no_id = {"header": {"msg_type": "execute_request"}, "metadata": {"trusted": True}}
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(trusted_but_no_id))
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel(trusted_but_no_id))
     assert widgets.headless_reason() is not None, "only the cellId counts, not any metadata"
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(JUPYTERLAB_CELL))
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel(JUPYTERLAB_CELL))
     assert widgets.headless_reason() is None, "JupyterLab's cell names its cellId: a person can click"
     monkeypatch.setenv(widgets.HEADLESS_ENV_VAR, "1")
     assert "RLHF_LITE_HEADLESS" in widgets.headless_reason(), "the switch overrides the detection"
     monkeypatch.delenv(widgets.HEADLESS_ENV_VAR)
     # Once a page was seen, a later call from a widget event or a thread without a cell still finds it.
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel({}))
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel({}))
     assert widgets.headless_reason() is None and "notebook page" in widgets.front_end_evidence()
 
 
 def test_widget_events_and_rendered_views_count_as_a_front_end(monkeypatch):
     import ipywidgets
 
-    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel(NBCLIENT_CELL))
+    monkeypatch.setattr(presence, "_FRONT_END_SEEN", {})
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel(NBCLIENT_CELL))
     button = widgets.watch_views(ipywidgets.Button())
     assert button._view_count == 0, "the front end is asked to count the views it draws"
     assert widgets.headless_reason() is not None
     button._view_count = 1  # what a front end reports after drawing the button
     assert widgets.headless_reason() is None and "drew a Button" in widgets.front_end_evidence()
-    monkeypatch.setattr(widgets, "_FRONT_END_SEEN", {})
-    monkeypatch.setattr(widgets, "_kernel", lambda: FakeKernel({"header": {"msg_type": "comm_msg"}, "metadata": {}}))
+    monkeypatch.setattr(presence, "_FRONT_END_SEEN", {})
+    click = {"header": {"msg_type": "comm_msg"}, "metadata": {}}
+    monkeypatch.setattr(presence, "running_kernel", lambda: FakeKernel(click))
     assert widgets.headless_reason() is None, "a click sent by a front end"
 
 
@@ -484,9 +486,10 @@ def test_pendulum_clips_explain_the_torque_arrow(tmp_path):
     lab = make(tmp_path)
     assert "arrow" in lab.legend_label.value and "rlhf-legend" in lab.legend_label._dom_classes
     assert lab.legend_label in lab.widget.children
-    assert widgets.clip_legend("CartPole-v1") is None
+    assert clip_drawing.clip_legend("CartPole-v1") is None
     assert make(tmp_path, legend="").legend_label.value == ""
-    assert widgets.WidgetLabeler(tmp_path / "big.jsonl", ENV, headless=False).clip_height == widgets.CLIP_HEIGHT >= 240
+    big = widgets.WidgetLabeler(tmp_path / "big.jsonl", ENV, headless=False)
+    assert big.clip_height == clip_drawing.CLIP_HEIGHT >= 240
 
 
 def test_headless_counter_shows_the_labels_a_loop_used(tmp_path, pairs):
