@@ -2,6 +2,14 @@
 
 The kernel starts in ``notebooks/`` (where JupyterLab starts it for a reader), with ``RLHF_LITE_FAST=1`` and
 ``SDL_VIDEODRIVER=dummy``. A lesson may write only under a ``runs/`` folder (git-ignored).
+
+A hang fails fast and says why: each cell may run ``CELL_TIMEOUT_S`` seconds (``$RLHF_LITE_CELL_TIMEOUT_S``
+overrides it on a slow machine); past that the test fails with the cell, the kernel's CPU time while the client
+waited, a verdict (a kernel idle and running no cell means a lost message, not slow code) and the stacks of the
+client's and the kernel's threads (``tests/notebook_watchdog.py``). A cell whose reply turns up only when nbclient
+gives up and looks again (a lost wake-up in the client, with ipykernel 7 and 6 alike) fails too, instead of passing
+late. To check a fix, run ``python -m pytest tests/test_notebooks.py -k runs_top_to_bottom`` twenty times and look
+for any "hung in fast mode".
 """
 
 from __future__ import annotations
@@ -12,11 +20,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_watchdog import CellWatchdog
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT_S = 600
+# Fast-mode cells take seconds: the longest, in 04, uses about 5 s of CPU and took up to 13 s on two loaded, shared
+# cores. A minute leaves room for a slower machine and stops a stalled kernel in one minute instead of ten.
+CELL_TIMEOUT_S = float(os.environ.get("RLHF_LITE_CELL_TIMEOUT_S", "60"))
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -73,7 +84,7 @@ def test_notebook_is_committed_clean(path: Path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_runs_top_to_bottom(path: Path, monkeypatch):
+def test_notebook_runs_top_to_bottom(path: Path, monkeypatch, tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
@@ -83,14 +94,34 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch):
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the plots
     nb = nbformat.read(path, as_version=4)
     before = _files_outside_runs(NOTEBOOK_DIR)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+    dog = CellWatchdog(limit_s=CELL_TIMEOUT_S, stacks_path=tmp_path / "kernel-stacks.txt", name=path.name)
+    client = NotebookClient(nb, timeout=dog.client_timeout_s, kernel_name="python3",
+                            extra_arguments=dog.kernel_arguments(),
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    dog.attach(client)
+    hang = None
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError) as e:
-        failing = [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
-        where = _describe_cell(nb, failing[0]) if failing else "(cell not identified)"
-        pytest.fail(f"{path.name} failed in fast mode at {where}\n{ANSI.sub('', str(e))[-4000:]}", pytrace=False)
+    except Exception as e:
+        if isinstance(e, CellTimeoutError) or dog.fired:  # a hang can also end in another nbclient error
+            # failed below, outside the handler, so the report is not buried in chained tracebacks
+            hang = f"{dog.report()}\n--- how nbclient gave up ---\n{type(e).__name__}: {ANSI.sub('', str(e))[-1500:]}"
+        elif isinstance(e, CellExecutionError):
+            failing = [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
+            where = _describe_cell(nb, failing[0]) if failing else "(cell not identified)"
+            pytest.fail(f"{path.name} failed in fast mode at {where}\n{ANSI.sub('', str(e))[-4000:]}", pytrace=False)
+        else:
+            raise
+    finally:
+        dog.close()
+    if dog.fired and not hang:  # it went on after all: still a hang, however the cell ended
+        took, limit = dog.answered_after_s or 0.0, dog.client_timeout_s
+        hang = f"{dog.report()}\n--- how it ended ---\nThe cell's reply came {took:.1f} s after it was sent"
+        if abs(took - limit) < 2:  # nbclient polls the socket again when it gives up, and finds the reply there
+            hang += (f", just as nbclient gave up waiting ({limit} s) and looked again: the reply had been waiting"
+                     " unnoticed by the client (a lost wake-up, the way the ten-minute stalls ended).")
+    if hang:
+        pytest.fail(f"{path.name} hung in fast mode:\n{hang}", pytrace=False)
     problems = _error_outputs(nb)
     assert not problems, f"{path.name} ran but shows errors:\n\n" + "\n\n".join(problems)
     # New lessons (*.ipynb) may appear while this runs: other authors save theirs; a lesson never writes one.
