@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 from _common import emit, setup_torch  # noqa: E402
+
 from rlhf_lite import agents, envs  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
@@ -50,24 +51,26 @@ def main() -> None:
     wall_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu_start  # less sensitive than wall_s to other work on a shared machine
     eval_returns = agent.evaluate("CartPole-v1", episodes=20, seed=10_000 + args.seed)
-    emit({
-        "benchmark": "ppo_cartpole",
-        "env_id": "CartPole-v1",
-        "seed": args.seed,
-        "fast_mode": fast_mode(),
-        "threshold": args.threshold,
-        "solved": bool(solved_at),
-        "env_steps": solved_at[0] if solved_at else None,
-        "steps_run": agent.env_steps,
-        "wall_s": round(wall_s, 2),
-        "cpu_s": round(cpu_s, 2),
-        "final_mean_return": history[-1]["mean_return"] if history else None,
-        "eval_return": float(eval_returns.mean()),
-        "eval_episodes": len(eval_returns),
-        "threads": args.threads,
-        "config": config.to_dict(),
-        "startup_s": startup_s,
-    })
+    emit(
+        {
+            "benchmark": "ppo_cartpole",
+            "env_id": "CartPole-v1",
+            "seed": args.seed,
+            "fast_mode": fast_mode(),
+            "threshold": args.threshold,
+            "solved": bool(solved_at),
+            "env_steps": solved_at[0] if solved_at else None,
+            "steps_run": agent.env_steps,
+            "wall_s": round(wall_s, 2),
+            "cpu_s": round(cpu_s, 2),
+            "final_mean_return": history[-1]["mean_return"] if history else None,
+            "eval_return": float(eval_returns.mean()),
+            "eval_episodes": len(eval_returns),
+            "threads": args.threads,
+            "config": config.to_dict(),
+            "startup_s": startup_s,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ segment returns on held-out segments, and training seconds.
 
     python benchmarks/reward_model.py --seed 0
 
-Segment source (``--source mixed``, the default): 200-step Pendulum-v1 episodes (gymnasium's random initial states), half driven by a scripted
-energy-pumping swing-up + PD balance controller whose actions are replaced by random torques with a
-per-episode probability in [0, 1] (so clips range from balancing upright to flailing), half by random torques.
+Segment source (``--source mixed``, the default): 200-step Pendulum-v1 episodes (gymnasium's random initial
+states), half driven by a scripted energy-pumping swing-up + PD balance controller whose actions are replaced by
+random torques with a per-episode probability in [0, 1] (so clips range from balancing upright to flailing), half
+by random torques (``agents.pendulum_episodes(..., mix="halves")``).
 ``--source random`` uses random torques only (harder: clips differ less).
 Training pairs come from one pool of episodes, evaluation pairs/segments from a disjoint pool (other seeds).
 """
@@ -26,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import setup_torch  # noqa: E402
+
 from rlhf_lite import agents, envs, labelers, preferences, rollouts  # noqa: E402
 from rlhf_lite import reward_model as rm  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
@@ -38,19 +39,17 @@ HORIZON = 200
 
 SOURCES = {
     "mixed": "Pendulum-v1 200-step episodes from random initial states; half a scripted swing-up+PD controller with "
-             "per-episode random-action probability U(0,1), half uniform random torques",
+    "per-episode random-action probability U(0,1), half uniform random torques",
     "random": "Pendulum-v1 200-step episodes from random initial states, uniform random torques only",
 }
 
 
-def make_segments(n_episodes: int, segment_length: int, seed: int, per_episode: int, source: str = "mixed") -> list[rollouts.Segment]:
+def make_segments(
+    n_episodes: int, segment_length: int, seed: int, per_episode: int, source: str = "mixed"
+) -> list[rollouts.Segment]:
     rng = np.random.default_rng(seed)
     env = envs.make_env(ENV_ID, seed=seed, horizon=HORIZON)
-    trajs = []
-    for ep in range(n_episodes):
-        scripted = source == "mixed" and ep % 2 == 0
-        policy = agents.pendulum_swing_up(rng, random_prob=float(rng.uniform(0.0, 1.0))) if scripted else None
-        trajs.append(rollouts.rollout(env, policy, seed=int(rng.integers(2**31))))
+    trajs = agents.pendulum_episodes(env, n_episodes, rng, mix="halves" if source == "mixed" else "random")
     segs = []
     for _ in range(per_episode):
         segs += rollouts.cut_segments(trajs, segment_length, rng, uid_prefix=f"s{seed}")
@@ -83,8 +82,12 @@ def main() -> None:
     if fast:
         cfg = cfg.replace(epochs=5.0, min_updates=20)
 
-    pool = make_segments(40 if not fast else 8, args.segment_length, seed=1000 + args.seed, per_episode=8, source=args.source)
-    held = make_segments(20 if not fast else 6, args.segment_length, seed=2000 + args.seed, per_episode=4, source=args.source)
+    pool = make_segments(
+        40 if not fast else 8, args.segment_length, seed=1000 + args.seed, per_episode=8, source=args.source
+    )
+    held = make_segments(
+        20 if not fast else 6, args.segment_length, seed=2000 + args.seed, per_episode=4, source=args.source
+    )
     n_eval = min(1000, len(held) * (len(held) - 1) // 2)
     eval_pairs = preferences.random_pairs(held, n_eval, np.random.default_rng(3000 + args.seed))
     el, er = [a for a, _ in eval_pairs], [b for _, b in eval_pairs]
@@ -122,10 +125,19 @@ def main() -> None:
             ev = ens.evaluate(el, er, ey)
             ev_close = ens.evaluate([el[i] for i in close], [er[i] for i in close], ey[close])
             rho = rm.spearman(ens.predicted_returns(held), true_returns)
-            rows.append({"labels": target, "accuracy": round(ev["accuracy"], 4), "accuracy_close_pairs": round(ev_close["accuracy"], 4),
-                         "spearman": round(rho, 4), "fit_s": round(m["seconds"], 3), "total_fit_s": round(total_fit, 3),
-                         "fit_cpu_s": round(m["cpu_seconds"], 3), "total_fit_cpu_s": round(total_cpu, 3),
-                         "val_accuracy": None if np.isnan(m["val_accuracy"]) else round(m["val_accuracy"], 4)})
+            rows.append(
+                {
+                    "labels": target,
+                    "accuracy": round(ev["accuracy"], 4),
+                    "accuracy_close_pairs": round(ev_close["accuracy"], 4),
+                    "spearman": round(rho, 4),
+                    "fit_s": round(m["seconds"], 3),
+                    "total_fit_s": round(total_fit, 3),
+                    "fit_cpu_s": round(m["cpu_seconds"], 3),
+                    "total_fit_cpu_s": round(total_cpu, 3),
+                    "val_accuracy": None if np.isnan(m["val_accuracy"]) else round(m["val_accuracy"], 4),
+                }
+            )
         results[mode] = rows
 
     at100 = {mode: next((r for r in rows if r["labels"] == 100), None) for mode, rows in results.items()}
@@ -140,16 +152,23 @@ def main() -> None:
         "heldout_segments": len(held),
         "heldout_pairs": int(len(ey)),
         "labeler": labelers.OracleLabeler(noise_prob=args.noise, rng=0).name,
-        "selection": "random: preferences.random_pairs; active: preferences.active_pairs (10x candidates, ensemble disagreement); labels added in 2 batches per checkpoint, warm-started refit after each",
-        "accuracy_on": "held-out pairs of held-out segments, ground truth = higher true return; accuracy_close_pairs = the half with the smaller true-return gap",
+        "selection": "random: preferences.random_pairs; active: preferences.active_pairs (10x candidates, ensemble "
+        "disagreement); labels added in 2 batches per checkpoint, warm-started refit after each",
+        "accuracy_on": "held-out pairs of held-out segments, ground truth = higher true return; accuracy_close_pairs = "
+        "the half with the smaller true-return gap",
         "config": cfg.to_dict(),
         "results": results,
-        "target_at_100": {"accuracy": 0.85, "spearman": 0.9, "met": {m: (r is not None and r["accuracy"] >= 0.85 and r["spearman"] >= 0.9) for m, r in at100.items()}},
+        "target_at_100": {
+            "accuracy": 0.85,
+            "spearman": 0.9,
+            "met": {m: (r is not None and r["accuracy"] >= 0.85 and r["spearman"] >= 0.9) for m, r in at100.items()},
+        },
         "wall_s": round(time.perf_counter() - t_start, 2),
         "torch_threads": torch.get_num_threads(),
         "startup_s": startup_s,
         "load_avg_1min": round(os.getloadavg()[0], 2),
-        "timing_note": "fit_s = wall seconds of the fit at that label count (after 2 batches of new labels), total_fit_s = all fits so far; *_cpu_s = process CPU seconds (less sensitive to other load on the machine)",
+        "timing_note": "fit_s = wall seconds of the fit at that label count (after 2 batches of new labels), "
+        "total_fit_s = all fits so far; *_cpu_s = process CPU seconds (less sensitive to other load on the machine)",
         "python": platform.python_version(),
     }
     print(json.dumps(out))

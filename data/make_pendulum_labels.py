@@ -40,11 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(SEGMENT_SEED)
     env = envs.make_env(ENV_ID, seed=SEGMENT_SEED, horizon=HORIZON)
-    trajectories = []
-    for i in range(EPISODES):
-        kind = i % 3  # random, clean swing-up, noisy swing-up
-        policy = None if kind == 0 else agents.pendulum_swing_up(rng, noise=(0.0, 0.5, 2.5)[kind])
-        trajectories.append(rollouts.rollout(env, policy, seed=SEGMENT_SEED * 1000 + i))
+    seeds = [SEGMENT_SEED * 1000 + i for i in range(EPISODES)]  # random, clean swing-up, noisy swing-up, ...
+    trajectories = agents.pendulum_episodes(env, EPISODES, rng, mix="thirds", seeds=seeds)
     segments = rollouts.cut_segments(trajectories, SEGMENT_LENGTH, rng, n=4 * LABELS, uid_prefix="shipped")
     pairs = preferences.random_pairs(segments, LABELS, rng)
     oracle = labelers.OracleLabeler(noise_prob=NOISE, rng=np.random.default_rng(ORACLE_SEED))
@@ -53,16 +50,21 @@ def main() -> None:
     store = preferences.LabelStore(
         args.out,
         env_id=ENV_ID,
-        producer=f"data/make_pendulum_labels.py with {oracle.name}, oracle seed {ORACLE_SEED}, segment seed {SEGMENT_SEED}",
+        producer=f"data/make_pendulum_labels.py with {oracle.name}, oracle seed {ORACLE_SEED}, "
+        f"segment seed {SEGMENT_SEED}",
         description=(
             f"{LABELS} SYNTHETIC preferences between {SEGMENT_LENGTH}-step Pendulum-v1 segments, answered by a "
             f"script (the oracle: higher true return wins, {NOISE:.0%} random answers), NOT by a person. "
             "Notebook 03 trains on these when nobody labels (headless or fast runs)."
         ),
     )
-    labelers.label_pairs(oracle, pairs, store, env_id=ENV_ID, meta={"made_by": "data/make_pendulum_labels.py"}, progress=False)
-    print(f"wrote {len(store)} labels to {args.out} ({args.out.stat().st_size / 1e3:.0f} kB); "
-          f"{oracle.random_answers} were random answers")
+    labelers.label_pairs(
+        oracle, pairs, store, env_id=ENV_ID, meta={"made_by": "data/make_pendulum_labels.py"}, progress=False
+    )
+    print(
+        f"wrote {len(store)} labels to {args.out} ({args.out.stat().st_size / 1e3:.0f} kB); "
+        f"{oracle.random_answers} were random answers"
+    )
 
 
 if __name__ == "__main__":

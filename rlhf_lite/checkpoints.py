@@ -21,8 +21,9 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = [
     "CheckpointError",
@@ -157,9 +158,12 @@ def describe_space(d: Any) -> str:
         return repr(d)
     if d.get("type") == "Discrete":
         return f"Discrete({d.get('n')})"
-    low = d.get("low")
-    shape = tuple(getattr(low, "shape", None) or (len(low),)) if isinstance(low, list) or hasattr(low, "shape") else "?"
-    return f"{d.get('type')}{shape}"
+    from rlhf_lite import spaces as space_codec
+
+    try:
+        return f"{d.get('type')}{space_codec.from_dict(d).shape}"
+    except (ValueError, KeyError, TypeError):
+        return f"{d.get('type')}?"
 
 
 def _check_format(path: Path, state: Any, expect: str) -> None:

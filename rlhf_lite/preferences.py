@@ -27,7 +27,8 @@ import dataclasses
 import datetime
 import json
 import uuid
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,13 +43,9 @@ TARGETS = {"left": 1.0, "right": 0.0, "equal": 0.5}
 __all__ = [
     "ANSWERS",
     "TARGETS",
-    "FORMAT",
-    "FORMAT_VERSION",
     "PreferenceRecord",
     "Retraction",
     "PreferencePair",
-    "LabelStore",
-    "LabelFileWarning",
     "segment_payload",
     "segment_from_payload",
     "to_pairs",
@@ -64,7 +61,7 @@ __all__ = [
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _new_id() -> str:
@@ -199,12 +196,16 @@ class PreferenceRecord:
     def __post_init__(self) -> None:
         check_answer(self.answer)
         if not isinstance(self.labeler, str) or not self.labeler.strip():
-            raise ValueError(f"labeler={self.labeler!r} is not allowed: expected a non-empty name (who or what answered)")
+            raise ValueError(
+                f"labeler={self.labeler!r} is not allowed: expected a non-empty name (who or what answered)"
+            )
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"id={self.id!r} is not allowed: expected a non-empty string")
         if self.seconds is not None:
-            if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)) or not (
-                np.isfinite(self.seconds) and self.seconds >= 0
+            if (
+                isinstance(self.seconds, bool)
+                or not isinstance(self.seconds, (int, float))
+                or not (np.isfinite(self.seconds) and self.seconds >= 0)
             ):
                 raise ValueError(f"seconds={self.seconds!r} is not allowed: expected None or a number >= 0")
             self.seconds = float(self.seconds)
@@ -234,7 +235,7 @@ class PreferenceRecord:
         seconds: float | None = None,
         env_id: str | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> "PreferenceRecord":
+    ) -> PreferenceRecord:
         """Make a record from two segments (checked with :func:`check_pair`) and an answer."""
         check_answer(answer)
         check_pair(left, right)
@@ -278,7 +279,7 @@ class PreferenceRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreferenceRecord":
+    def from_dict(cls, d: dict[str, Any]) -> PreferenceRecord:
         """Inverse of :meth:`to_dict`; raises ``ValueError`` naming what is missing or wrong."""
         if d.get("kind") != "label":
             raise ValueError(f"kind={d.get('kind')!r}: expected 'label'")
@@ -309,13 +310,24 @@ class Retraction:
     kind: str = "retract"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "retracts": self.retracts, "labeler": self.labeler, "created": self.created}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "retracts": self.retracts,
+            "labeler": self.labeler,
+            "created": self.created,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Retraction":
+    def from_dict(cls, d: dict[str, Any]) -> Retraction:
         if not isinstance(d.get("retracts"), str) or not d.get("retracts"):
             raise ValueError("retraction is missing 'retracts' (the id of the record it takes back)")
-        return cls(retracts=d["retracts"], labeler=str(d.get("labeler", "")), id=str(d.get("id") or _new_id()), created=str(d.get("created", "")))
+        return cls(
+            retracts=d["retracts"],
+            labeler=str(d.get("labeler", "")),
+            id=str(d.get("id") or _new_id()),
+            created=str(d.get("created", "")),
+        )
 
 
 class PreferencePair(NamedTuple):
@@ -503,7 +515,9 @@ def active_pairs(
     """
     total = _check_segments(segments, n, rng)
     if not callable(disagreement):
-        raise ValueError(f"disagreement must be a callable (lefts, rights) -> scores [P], got {type(disagreement).__name__}")
+        raise ValueError(
+            f"disagreement must be a callable (lefts, rights) -> scores [P], got {type(disagreement).__name__}"
+        )
     if candidates is None:
         candidates = min(total, max(10 * n, n))
     if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < n:
@@ -516,7 +530,9 @@ def active_pairs(
     pool = random_pairs(segments, candidates, rng, exclude=exclude)
     scores = np.asarray(disagreement([a for a, _ in pool], [b for _, b in pool]), dtype=np.float64)
     if scores.shape != (len(pool),):
-        raise ValueError(f"disagreement returned shape {scores.shape}: expected one score per candidate pair, ({len(pool)},)")
+        raise ValueError(
+            f"disagreement returned shape {scores.shape}: expected one score per candidate pair, ({len(pool)},)"
+        )
     if not np.all(np.isfinite(scores)):
         raise ValueError("disagreement returned NaN or infinity: expected finite scores")
     order = np.argsort(-scores, kind="stable")[:n]  # pool is already in random order, so ties break at random
@@ -541,7 +557,9 @@ def observation_distance(
     if scale is not None:
         scale = np.asarray(scale, dtype=np.float64)
         if scale.shape != (a.shape[-1],) or not np.all(scale > 0):
-            raise ValueError(f"scale must hold {a.shape[-1]} positive numbers (one per observation dimension), got {scale!r}")
+            raise ValueError(
+                f"scale must hold {a.shape[-1]} positive numbers (one per observation dimension), got {scale!r}"
+            )
         a, b = a / scale, b / scale
     return np.linalg.norm(a - b, axis=-1).mean(-1)
 

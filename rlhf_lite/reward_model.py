@@ -23,140 +23,68 @@ import dataclasses
 import json
 import math
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from rlhf_lite import spaces as space_codec
+from rlhf_lite.bradley_terry import _accuracy, bt_loss, bt_probability, spearman, targets_from_answers  # noqa: F401 (rm.spearman...)
 from rlhf_lite.config import Config, param
-
-ANSWER_TARGETS: dict[str, float | None] = {"left": 1.0, "right": 0.0, "equal": 0.5, "cant_tell": None}
-"""Bradley-Terry target for each answer: the probability that the left clip is the better one.
-``cant_tell`` is ``None``: such labels are dropped from training."""
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Bradley-Terry with a noise term
-# ------------------------------------------------------------------------------------------------------------
-
-def bt_probability(return_a, return_b, noise_prob: float = 0.0):
-    """``P(a preferred to b) = (1 - noise_prob) * sigmoid(return_a - return_b) + noise_prob / 2``.
-
-    Works on torch tensors or numpy arrays / floats of any matching (broadcastable) shape and returns the
-    same kind. ``noise_prob`` is the chance that the labeler answers at random.
-    """
-    _check_noise(noise_prob)
-    if isinstance(return_a, torch.Tensor) or isinstance(return_b, torch.Tensor):
-        diff = torch.as_tensor(return_a) - torch.as_tensor(return_b)
-        return (1.0 - noise_prob) * torch.sigmoid(diff) + noise_prob / 2.0
-    diff = np.asarray(return_a, dtype=np.float64) - np.asarray(return_b, dtype=np.float64)
-    # sigmoid written so that it neither overflows for large |diff| nor loses precision
-    sig = np.where(diff >= 0, 1.0 / (1.0 + np.exp(-np.abs(diff))), np.exp(-np.abs(diff)) / (1.0 + np.exp(-np.abs(diff))))
-    out = (1.0 - noise_prob) * sig + noise_prob / 2.0
-    return out if out.ndim else float(out)
-
-
-def bt_loss(return_a, return_b, targets, noise_prob: float = 0.0, reduction: str = "mean"):
-    """Cross-entropy between the Bradley-Terry probability and ``targets`` (1 a better, 0 b better, 0.5 equal).
-
-    ``-[y log P(a>b) + (1-y) log P(b>a)]``, computed in log space (``logaddexp`` of the sigmoid part and the
-    noise part) so that huge return differences give a finite loss. ``reduction``: ``"mean"``, ``"sum"`` or
-    ``"none"`` (one loss per pair). Torch in, torch out (differentiable); numpy in, numpy out.
-    """
-    _check_noise(noise_prob)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction={reduction!r} is not allowed: expected one of 'mean', 'sum', 'none'")
-    is_torch = any(isinstance(x, torch.Tensor) for x in (return_a, return_b, targets))
-    ra = torch.as_tensor(return_a, dtype=None if isinstance(return_a, torch.Tensor) else torch.float64)
-    rb = torch.as_tensor(return_b, dtype=ra.dtype)
-    y = torch.as_tensor(targets, dtype=ra.dtype)
-    if bool(((y < 0) | (y > 1)).any()):
-        raise ValueError("targets must lie in [0, 1]: 1 = a (left) better, 0 = b (right) better, 0.5 = equal")
-    diff = ra - rb
-    log_pa = _log_mix(torch.nn.functional.logsigmoid(diff), noise_prob)
-    log_pb = _log_mix(torch.nn.functional.logsigmoid(-diff), noise_prob)
-    loss = -(y * log_pa + (1.0 - y) * log_pb)
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    if is_torch:
-        return loss
-    out = loss.detach().numpy()
-    return float(out) if out.ndim == 0 else out
-
-
-def _log_mix(log_sig: torch.Tensor, noise_prob: float) -> torch.Tensor:
-    """``log((1 - noise) * exp(log_sig) + noise / 2)`` without leaving log space."""
-    if noise_prob == 0.0:
-        return log_sig
-    return torch.logaddexp(log_sig + math.log1p(-noise_prob), torch.full_like(log_sig, math.log(noise_prob / 2.0)))
-
-
-def _check_noise(noise_prob: float) -> None:
-    if not (isinstance(noise_prob, (int, float)) and 0.0 <= noise_prob < 1.0):
-        raise ValueError(f"noise_prob={noise_prob!r} is out of range: expected a number in [0, 1)")
-
-
-def targets_from_answers(answers: Iterable[str]) -> np.ndarray:
-    """Answers (``left``/``right``/``equal``/``cant_tell``) -> targets ``[P]`` (``nan`` for ``cant_tell``)."""
-    out = []
-    for i, a in enumerate(answers):
-        if a not in ANSWER_TARGETS:
-            raise ValueError(f"answer #{i}={a!r} is not allowed: expected one of {tuple(ANSWER_TARGETS)}")
-        t = ANSWER_TARGETS[a]
-        out.append(np.nan if t is None else t)
-    return np.asarray(out, dtype=np.float64)
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of two 1-D arrays (ties get their average rank); ``nan`` if either is constant."""
-    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
-    if x.shape != y.shape or len(x) < 2:
-        raise ValueError(f"spearman needs two arrays of the same length >= 2, got {x.shape} and {y.shape}")
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry / denom) if denom > 0 else float("nan")
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x), dtype=np.float64)
-    # average the ranks of tied values
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return sums[inverse] / counts[inverse]
-
+from rlhf_lite.reward_inputs import _as_pairs, _Encoder, _segment_arrays
 
 # ------------------------------------------------------------------------------------------------------------
 # Configuration
 # ------------------------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class RewardModelConfig(Config):
     """Hyperparameters of the reward predictor (one line of help each; ranges feed the notebook sliders)."""
 
-    ensemble_size: int = param(3, "number of reward networks, each trained on its own bootstrap sample of the labels", low=1, high=16)
+    ensemble_size: int = param(
+        3, "number of reward networks, each trained on its own bootstrap sample of the labels", low=1, high=16
+    )
     hidden_size: int = param(64, "units per hidden layer of each reward network", low=4, high=1024)
     num_layers: int = param(2, "hidden layers of each reward network", low=1, high=4)
     activation: str = param("leaky_relu", "non-linearity between layers", choices=("relu", "leaky_relu", "tanh"))
     learning_rate: float = param(3e-3, "Adam step size", low=0.0, high=1.0, low_open=True)
-    weight_decay: float = param(1e-3, "decoupled L2 penalty on the weights (AdamW): keeps rewards simple when labels are few", low=0.0, high=1.0)
+    weight_decay: float = param(
+        1e-3, "decoupled L2 penalty on the weights (AdamW): keeps rewards simple when labels are few", low=0.0, high=1.0
+    )
     epochs: float = param(20.0, "passes over the training pairs per fit", low=0.0, high=10_000.0, low_open=True)
-    min_updates: int = param(60, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000)
+    min_updates: int = param(
+        60, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000
+    )
     batch_size: int = param(32, "label pairs per gradient step (per member)", low=1, high=100_000)
-    noise_prob: float = param(0.1, "assumed chance the labeler answers at random (Bradley-Terry noise term)", low=0.0, high=1.0, high_open=True)
-    validation_fraction: float = param(0.2, "share of labels held out of training to measure accuracy on unseen pairs", low=0.0, high=0.5)
-    bootstrap: bool = param(True, "train each member on a resample (with replacement) of the training labels", choices=(True, False))
+    noise_prob: float = param(
+        0.1,
+        "assumed chance the labeler answers at random (Bradley-Terry noise term)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    validation_fraction: float = param(
+        0.2, "share of labels held out of training to measure accuracy on unseen pairs", low=0.0, high=0.5
+    )
+    bootstrap: bool = param(
+        True, "train each member on a resample (with replacement) of the training labels", choices=(True, False)
+    )
+    inputs: str = param(
+        "observation_action",
+        "what the reward looks at: observation and action, or the observation only "
+        "(actions replaced by zeros, a constant input)",
+        choices=("observation_action", "observation"),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
 # The ensemble of reward networks
 # ------------------------------------------------------------------------------------------------------------
+
 
 class _EnsembleMLP(torch.nn.Module):
     """``M`` independent MLPs evaluated in one batched matmul per layer: ``[M, N, D] -> [M, N]``.
@@ -168,9 +96,13 @@ class _EnsembleMLP(torch.nn.Module):
     def __init__(self, members: int, in_dim: int, hidden: int, layers: int, activation: str):
         super().__init__()
         sizes = [in_dim] + [hidden] * layers + [1]
-        self.weights = torch.nn.ParameterList(torch.nn.Parameter(torch.empty(members, a, b)) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.weights = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.empty(members, a, b)) for a, b in zip(sizes[:-1], sizes[1:])
+        )
         self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.empty(members, 1, b)) for b in sizes[1:])
-        self.activation = {"relu": torch.relu, "tanh": torch.tanh, "leaky_relu": torch.nn.functional.leaky_relu}[activation]
+        self.activation = {"relu": torch.relu, "tanh": torch.tanh, "leaky_relu": torch.nn.functional.leaky_relu}[
+            activation
+        ]
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
@@ -212,7 +144,14 @@ class RewardEnsemble:
         agent.learn(vec_env, 50_000, reward_fn=ens.reward)   # PPO on the learned, normalised reward
     """
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: RewardModelConfig | None = None, *, seed: int):
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: RewardModelConfig | None = None,
+        *,
+        seed: int,
+    ):
         self.config = RewardModelConfig() if config is None else config
         if not isinstance(self.config, RewardModelConfig):
             raise ValueError(f"config must be a RewardModelConfig, got {type(self.config).__name__}")
@@ -244,12 +183,18 @@ class RewardEnsemble:
 
     # -- inputs --------------------------------------------------------------------------------------------
     def features(self, observations: np.ndarray, actions: np.ndarray) -> torch.Tensor:
-        """Network inputs ``[B, D]`` float32 from observations ``[B, *obs_shape]`` and actions ``[B, *act_shape]``."""
+        """Network inputs ``[B, D]`` float32 from observations ``[B, *obs_shape]`` and actions ``[B, *act_shape]``
+        (actions as zeros when ``config.inputs == "observation"``: every input passes through here)."""
         obs = self._obs_enc(observations, "observations")
-        act = self._act_enc(actions, "actions")
+        act = self._act_enc(self._actions_seen(actions), "actions")
         if obs.shape[0] != act.shape[0]:
             raise ValueError(f"observations ({obs.shape[0]}) and actions ({act.shape[0]}) must have the same length")
         return torch.cat([obs, act], dim=1)
+
+    def _actions_seen(self, actions: Any) -> np.ndarray:
+        """Actions as the networks see them: zeros (a constant input) when the reward looks at observations only."""
+        actions = np.asarray(actions)
+        return np.zeros_like(actions) if self.config.inputs == "observation" else actions
 
     def _segment_tensors(self, segments: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Features ``[S, L, D]`` (padded to the longest segment) and a mask ``[S, L]`` of real steps."""
@@ -259,14 +204,16 @@ class RewardEnsemble:
         lengths = [len(o) for o in obs_list]
         for i, (o, a) in enumerate(zip(obs_list, act_list)):
             if len(o) != len(a) or len(o) == 0:
-                raise ValueError(f"segment #{i} has {len(o)} observations and {len(a)} actions: expected the same number >= 1")
+                raise ValueError(
+                    f"segment #{i} has {len(o)} observations and {len(a)} actions: expected the same number >= 1"
+                )
         feats = self.features(np.concatenate(obs_list), np.concatenate(act_list))
         L = max(lengths)
         out = torch.zeros(len(segments), L, self.in_dim)
         mask = torch.zeros(len(segments), L)
         start = 0
         for i, n in enumerate(lengths):
-            out[i, :n] = feats[start:start + n]
+            out[i, :n] = feats[start : start + n]
             mask[i, :n] = 1.0
             start += n
         return out, mask
@@ -277,7 +224,7 @@ class RewardEnsemble:
         if self._obs_enc.needs_data or self._act_enc.needs_data:
             obs, act = zip(*(_segment_arrays(s, i) for i, s in enumerate(feats_source)))
             self._obs_enc.fit(np.concatenate(obs))
-            self._act_enc.fit(np.concatenate(act))
+            self._act_enc.fit(self._actions_seen(np.concatenate(act)))
 
     # -- training --------------------------------------------------------------------------------------------
     def fit(
@@ -430,9 +377,14 @@ class RewardEnsemble:
         One torch call for the whole batch and all members: pass it straight to PPO as ``reward_fn``.
         """
         obs = np.asarray(observations)
-        single = obs.shape == tuple(self.observation_space.shape or ()) and not isinstance(self.observation_space, spaces.Discrete)
+        single = obs.shape == tuple(self.observation_space.shape or ()) and not isinstance(
+            self.observation_space, spaces.Discrete
+        )
         if single or (isinstance(self.observation_space, spaces.Discrete) and obs.ndim == 0):
-            raise ValueError("reward expects a batch: observations [B, *obs_shape], actions [B, *act_shape]; wrap one step as obs[None], action[None]")
+            raise ValueError(
+                "reward expects a batch: observations [B, *obs_shape], actions [B, *act_shape]; "
+                "wrap one step as obs[None], action[None]"
+            )
         raw = self.net(self.features(observations, actions))
         z = (raw - self.member_mean[:, None]) / self.member_std[:, None]
         return (z.mean(0) / self.mean_scale).numpy().astype(np.float64)
@@ -452,7 +404,9 @@ class RewardEnsemble:
         """The ensemble's predicted return ``[S]``: mean over members of :meth:`segment_returns`."""
         return self.segment_returns(segments).mean(0)
 
-    def preference_probability(self, a_list: Sequence[Any], b_list: Sequence[Any], noise_prob: float = 0.0) -> np.ndarray:
+    def preference_probability(
+        self, a_list: Sequence[Any], b_list: Sequence[Any], noise_prob: float = 0.0
+    ) -> np.ndarray:
         """Each member's ``P(a_i preferred to b_i)`` ``[M, P]``. ``noise_prob=0`` (default) gives the model's
         belief about which segment is better; pass ``config.noise_prob`` for the chance of a labeler's answer."""
         if len(a_list) != len(b_list):
@@ -492,8 +446,8 @@ class RewardEnsemble:
             "format": "rlhf_lite.RewardEnsemble/1",
             "config": self.config.to_dict(),
             "seed": self.seed,
-            "observation_space": _space_to_dict(self.observation_space),
-            "action_space": _space_to_dict(self.action_space),
+            "observation_space": space_codec.to_dict(self.observation_space),
+            "action_space": space_codec.to_dict(self.action_space),
             "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
             "obs_scaling": self._obs_enc.state(),
             "act_scaling": self._act_enc.state(),
@@ -509,8 +463,11 @@ class RewardEnsemble:
         """Restore weights, normalisation, random streams and history saved by :meth:`state_dict`."""
         if state.get("format") != "rlhf_lite.RewardEnsemble/1":
             raise ValueError(f"not a RewardEnsemble checkpoint (format={state.get('format')!r})")
-        if state["config"] != self.config.to_dict():
-            raise ValueError(f"checkpoint config {state['config']} differs from this ensemble's {self.config.to_dict()}")
+        mine = self.config.to_dict()
+        if "inputs" not in state["config"]:  # written before the field existed: it says nothing about the inputs
+            mine.pop("inputs")
+        if state["config"] != mine:
+            raise ValueError(f"checkpoint config {state['config']} differs from this ensemble's {mine}")
         self.net.load_state_dict(state["net"])
         self._obs_enc.load(state["obs_scaling"])
         self._act_enc.load(state["act_scaling"])
@@ -529,7 +486,7 @@ class RewardEnsemble:
         checkpoints.save_torch(path, self.state_dict())
 
     @classmethod
-    def load(cls, path: str) -> "RewardEnsemble":
+    def load(cls, path: str) -> RewardEnsemble:
         """A new ensemble from a :meth:`save` checkpoint (config, spaces, weights, normalisation, RNG state).
         An unreadable, foreign or non-finite file raises ``CheckpointError`` (a ``ValueError``) naming it."""
         from rlhf_lite import checkpoints
@@ -541,27 +498,34 @@ class RewardEnsemble:
             raise checkpoints.CheckpointError(f"{path}: {str(e).strip().splitlines()[0]}") from None
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, Any]) -> "RewardEnsemble":
+    def from_state_dict(cls, state: Mapping[str, Any]) -> RewardEnsemble:
         """A new ensemble from :meth:`state_dict` (e.g. inside a larger checkpoint of the RLHF loop)."""
-        ens = cls(_space_from_dict(state["observation_space"]), _space_from_dict(state["action_space"]),
-                  RewardModelConfig(**state["config"]), seed=state["seed"])
+        ens = cls(
+            space_codec.from_dict(state["observation_space"]),
+            space_codec.from_dict(state["action_space"]),
+            RewardModelConfig(**state["config"]),
+            seed=state["seed"],
+        )
         ens.load_state_dict(state)
         return ens
 
-    def copy(self) -> "RewardEnsemble":
+    def copy(self) -> RewardEnsemble:
         """An independent copy (weights, normalisation, random streams, history): e.g. a frozen predictor for
         the labeling widget while the original keeps training."""
         return type(self).from_state_dict(self.state_dict())
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"RewardEnsemble({c.ensemble_size} x MLP[{self.in_dim} -> {c.num_layers} x {c.hidden_size} -> 1], "
-                f"fits={self.num_fits})")
+        return (
+            f"RewardEnsemble({c.ensemble_size} x MLP[{self.in_dim} -> {c.num_layers} x {c.hidden_size} -> 1], "
+            f"fits={self.num_fits})"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------
 # The gymnasium wrapper
 # ------------------------------------------------------------------------------------------------------------
+
 
 class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace the environment's reward with the learned one ``r̂(o_t, a_t)``.
@@ -576,7 +540,11 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         for name in ("observation_space", "action_space"):
             mine, theirs = getattr(env, name), getattr(reward_model, name)
-            if type(mine) is not type(theirs) or getattr(mine, "shape", None) != getattr(theirs, "shape", None) or getattr(mine, "n", None) != getattr(theirs, "n", None):
+            if (
+                type(mine) is not type(theirs)
+                or getattr(mine, "shape", None) != getattr(theirs, "shape", None)
+                or getattr(mine, "n", None) != getattr(theirs, "n", None)
+            ):
                 raise ValueError(f"env.{name}={mine} does not match the reward model's {theirs}")
         self.reward_model = reward_model
         self._last_obs: Any = None
@@ -593,134 +561,3 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._last_obs = obs
         return obs, r_hat, terminated, truncated, dict(info, true_reward=float(reward))
-
-
-# ------------------------------------------------------------------------------------------------------------
-# small helpers
-# ------------------------------------------------------------------------------------------------------------
-
-class _Encoder:
-    """Turns a batch from one space into float features ``[B, d]``: Box scaled, Discrete one-hot."""
-
-    def __init__(self, space: gym.Space, name: str):
-        self.name = name
-        self.space = space
-        if isinstance(space, spaces.Discrete):
-            self.kind, self.dim = "discrete", int(space.n)
-            self.shape: tuple[int, ...] = ()
-            self.needs_data = False
-        elif isinstance(space, spaces.Box):
-            self.kind, self.shape = "box", tuple(space.shape)
-            self.dim = int(np.prod(self.shape)) if self.shape else 1
-            low = np.asarray(space.low, dtype=np.float64).reshape(-1)
-            high = np.asarray(space.high, dtype=np.float64).reshape(-1)
-            bounded = np.isfinite(low) & np.isfinite(high) & (high - low < 1e6)
-            with np.errstate(invalid="ignore", over="ignore"):
-                self.center = np.where(bounded, (low + high) / 2, 0.0)
-                self.scale = np.where(bounded, np.maximum((high - low) / 2, 1e-8), 1.0)
-            self.unbounded = ~bounded
-            self.needs_data = bool(self.unbounded.any())
-        else:
-            raise ValueError(f"{name}={space} is not supported: expected gymnasium.spaces.Box or Discrete")
-
-    def fit(self, data: np.ndarray) -> None:
-        if self.kind == "discrete":
-            return
-        x = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
-        self.center = np.where(self.unbounded, x.mean(0), self.center)
-        self.scale = np.where(self.unbounded, np.maximum(x.std(0), 1e-6), self.scale)
-        self.needs_data = False
-
-    def __call__(self, data: np.ndarray, what: str) -> torch.Tensor:
-        x = np.asarray(data)
-        if self.kind == "discrete":
-            if x.ndim != 1:
-                raise ValueError(f"{what} have shape {x.shape}: expected [B] integers for {self.name}={self.space}")
-            idx = x.astype(np.int64) - int(self.space.start)
-            if len(idx) and (idx.min() < 0 or idx.max() >= self.dim):
-                raise ValueError(f"{what} hold {x.min()}..{x.max()}: expected integers in {self.name}={self.space}")
-            return torch.nn.functional.one_hot(torch.from_numpy(idx), self.dim).float()
-        if x.shape[1:] != self.shape:
-            raise ValueError(f"{what} have shape {x.shape}: expected [B, {', '.join(map(str, self.shape))}] for {self.name}={self.space}")
-        x = x.reshape(len(x), -1).astype(np.float64)
-        return torch.from_numpy(((x - self.center) / self.scale).astype(np.float32))
-
-    def state(self) -> dict:
-        if self.kind == "discrete":
-            return {}
-        return {"center": torch.from_numpy(self.center.copy()), "scale": torch.from_numpy(self.scale.copy()), "needs_data": self.needs_data}
-
-    def load(self, state: Mapping[str, Any]) -> None:
-        if self.kind == "box":
-            self.center = state["center"].numpy().copy()
-            self.scale = state["scale"].numpy().copy()
-            self.needs_data = bool(state["needs_data"])
-
-
-def _segment_arrays(seg: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(seg, Mapping):
-        if "observations" not in seg or "actions" not in seg:
-            raise ValueError(f"segment #{i} is a mapping without 'observations' and 'actions' keys (keys: {sorted(seg)})")
-        return np.asarray(seg["observations"]), np.asarray(seg["actions"])
-    if not (hasattr(seg, "observations") and hasattr(seg, "actions")):
-        raise ValueError(f"segment #{i} ({type(seg).__name__}) has no .observations and .actions")
-    return np.asarray(seg.observations), np.asarray(seg.actions)
-
-
-def _as_pairs(left: Any, right: Any, targets: Any) -> tuple[list, list, np.ndarray]:
-    """Normalise the two calling forms of :meth:`RewardEnsemble.fit` to ``(left, right, targets [P])``."""
-    if right is None and targets is None:
-        if callable(getattr(left, "pairs", None)):  # a LabelStore: its live labels as training pairs
-            left = left.pairs()
-        triples = [(t.segments()[0], t.segments()[1], _record_target(t)) if callable(getattr(t, "segments", None)) else t for t in left]
-        for i, t in enumerate(triples):
-            if not (isinstance(t, (tuple, list)) and len(t) == 3):
-                raise ValueError(f"pair #{i} is {type(t).__name__}: expected (left_segment, right_segment, target_or_answer)")
-        left = [t[0] for t in triples]
-        right = [t[1] for t in triples]
-        targets = [t[2] for t in triples]
-    elif right is None or targets is None:
-        raise ValueError("pass either fit(pairs) with (left, right, target) triples, or fit(left, right, targets)")
-    left, right = list(left), list(right)
-    targets = list(targets) if not isinstance(targets, np.ndarray) else targets
-    if isinstance(targets, list) and any(isinstance(t, str) for t in targets):
-        y = np.array([targets_from_answers([t])[0] if isinstance(t, str) else float(t) for t in targets], dtype=np.float64)
-    else:
-        y = np.asarray(targets, dtype=np.float64).reshape(-1)
-    if not (len(left) == len(right) == len(y)):
-        raise ValueError(f"left ({len(left)}), right ({len(right)}) and targets ({len(y)}) must have the same length")
-    bad = ~np.isnan(y) & ((y < 0) | (y > 1))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"targets[{i}]={float(y[i])!r} is not allowed: expected 1 (left better), 0 (right better), 0.5 (equal) or nan (can't tell)")
-    return left, right, y
-
-
-def _record_target(record: Any) -> float:
-    """A preference record's target (``nan`` for ``cant_tell``)."""
-    t = getattr(record, "target", None)
-    return float("nan") if t is None else float(t)
-
-
-def _accuracy(prob: np.ndarray, y: np.ndarray) -> float:
-    """Share of pairs with a clear winner (target != 0.5) where ``prob`` (P(left better)) picks it."""
-    clear = np.abs(y - 0.5) > 1e-6
-    if not clear.any():
-        return float("nan")
-    return float(np.mean((prob[clear] > 0.5) == (y[clear] > 0.5)))
-
-
-def _space_to_dict(space: gym.Space) -> dict:
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        return {"type": "Box", "low": torch.from_numpy(np.asarray(space.low, dtype=np.float64)),
-                "high": torch.from_numpy(np.asarray(space.high, dtype=np.float64)), "dtype": str(space.dtype)}
-    raise ValueError(f"cannot save space {space}: expected Box or Discrete")
-
-
-def _space_from_dict(d: Mapping[str, Any]) -> gym.Space:
-    if d["type"] == "Discrete":
-        return spaces.Discrete(d["n"], start=d["start"])
-    dtype = np.dtype(d["dtype"])
-    return spaces.Box(low=d["low"].numpy().astype(dtype), high=d["high"].numpy().astype(dtype), dtype=dtype)

@@ -69,7 +69,9 @@ def test_q_learning_matches_value_iteration_on_tiny_mdp():
     P, R, terminal = Corridor.model()
     for gamma in (0.5, 0.9):
         _, Q = agents.value_iteration(P, R, gamma, terminal)
-        result = agents.q_learning(Corridor(), agents.QLearningConfig(gamma=gamma, episodes=400, epsilon=0.3, q_init=6.0), seed=1)
+        result = agents.q_learning(
+            Corridor(), agents.QLearningConfig(gamma=gamma, episodes=400, epsilon=0.3, q_init=6.0), seed=1
+        )
         assert np.allclose(result.q[:4], Q[:4], atol=1e-3), (gamma, result.q[:4], Q[:4])
         assert len(result.episode_returns) == 400
 
@@ -89,7 +91,12 @@ def test_q_learning_myopic_vs_far_sighted_on_gridworld():
 
 def test_q_learning_callback_can_stop_and_rejects_continuous_envs():
     seen = []
-    agents.q_learning(Corridor(), agents.QLearningConfig(episodes=50), seed=0, callback=lambda i: seen.append(i["episode"]) or len(seen) == 5)
+    agents.q_learning(
+        Corridor(),
+        agents.QLearningConfig(episodes=50),
+        seed=0,
+        callback=lambda i: seen.append(i["episode"]) or len(seen) == 5,
+    )
     assert seen == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="Discrete"):
         agents.q_learning(envs.make_env("CartPole-v1", seed=0), seed=0)
@@ -160,7 +167,6 @@ def test_returns_and_discounting_by_hand():
         (agents.PPOConfig, {"activation": "sigmoid"}, ["PPOConfig.activation", "sigmoid", "'tanh'"]),
         (agents.QLearningConfig, {"epsilon": -0.1}, ["QLearningConfig.epsilon", "-0.1", "[0, 1]"]),
         (agents.QLearningConfig, {"gamma": -0.5}, ["QLearningConfig.gamma", "-0.5"]),
-        (agents.ReinforceConfig, {"learning_rate": 0.0}, ["ReinforceConfig.learning_rate", "0", "(0, 1]"]),
     ],
 )
 def test_bad_config_names_field_value_and_range(cls, changes, words):
@@ -171,7 +177,7 @@ def test_bad_config_names_field_value_and_range(cls, changes, words):
 
 
 def test_every_config_field_has_help_and_presets_are_valid():
-    for cls in (agents.QLearningConfig, agents.ReinforceConfig, agents.PPOConfig):
+    for cls in (agents.QLearningConfig, agents.PPOConfig):
         assert all(h for h in cls.help().values()), cls
     assert agents.PPOConfig.cartpole().num_envs == agents.PRESETS["CartPole-v1"]["num_envs"]
     assert agents.PPOConfig.pendulum(learning_rate=3e-4).learning_rate == 3e-4
@@ -183,8 +189,6 @@ def test_every_config_field_has_help_and_presets_are_valid():
 def test_unknown_env_id_is_a_value_error():
     with pytest.raises(ValueError, match="CartPol-v1"):
         agents.train_ppo("CartPol-v1", seed=0, total_steps=10, progress=False)
-    with pytest.raises(ValueError, match="CartPol-v1"):
-        agents.reinforce("CartPol-v1", seed=0, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -206,42 +210,30 @@ def test_check_env_on_gridworld():
 TINY = dict(num_envs=2, num_steps=16, update_epochs=2, num_minibatches=2)
 
 
-def test_reinforce_smoke_and_callback():
-    seen = []
-    agent, history = agents.reinforce(
-        "CartPole-v1", agents.ReinforceConfig(episodes=6, episodes_per_update=3), seed=0, progress=False, callback=seen.append
-    )
-    assert len(history) == 2 and seen == history
-    assert all(math.isfinite(h["loss"]) for h in history)
-    a = agent.act(np.zeros((5, 4), np.float32))
-    assert a.shape == (5,) and set(a) <= {0, 1}
-    traj = rollouts.rollout(envs.make_env("CartPole-v1", seed=1), agent.policy(), seed=1)
-    assert len(traj) > 0
-
-
-def test_reinforce_learns_on_cartpole():
-    """Seeded check that the gradient points the right way: returns rise well above a random policy's ~22."""
-    agent, history = agents.reinforce("CartPole-v1", agents.ReinforceConfig(episodes=160), seed=0, progress=False)
-    last = [r for h in history[-3:] for r in h["episode_returns"]]
-    assert np.mean(last) > 45
-
-
-@pytest.mark.parametrize("env_id,horizon", [("CartPole-v1", None), ("Pendulum-v1", None), ("CartPole-v1", 30), ("rlhf_lite/GridWorld-v0", None)])
+@pytest.mark.parametrize(
+    "env_id,horizon",
+    [("CartPole-v1", None), ("Pendulum-v1", None), ("CartPole-v1", 30), ("rlhf_lite/GridWorld-v0", None)],
+)
 def test_train_ppo_smoke(env_id, horizon):
     infos = []
-    agent, history = agents.train_ppo(env_id, agents.PPOConfig(**TINY), seed=0, total_steps=64, horizon=horizon,
-                                      callback=infos.append, progress=False)
+    agent, history = agents.train_ppo(
+        env_id, agents.PPOConfig(**TINY), seed=0, total_steps=64, horizon=horizon, callback=infos.append, progress=False
+    )
     assert len(history) == 2 and infos == history
     assert [h["env_steps"] for h in history] == [32, 64]
     for key in ("iteration", "env_steps", "episode_returns", "mean_return", "losses"):
         assert key in history[-1]
     assert all(math.isfinite(v) for k, v in history[-1]["losses"].items() if k != "explained_variance")
-    returns = agent.evaluate(env_id, episodes=2, seed=5, horizon=horizon or (20 if env_id != "rlhf_lite/GridWorld-v0" else None))
+    returns = agent.evaluate(
+        env_id, episodes=2, seed=5, horizon=horizon or (20 if env_id != "rlhf_lite/GridWorld-v0" else None)
+    )
     assert returns.shape == (2,) and np.all(np.isfinite(returns))
 
 
 def test_ppo_is_seeded():
-    run = lambda: agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=3, total_steps=64, progress=False)[1]
+    def run():
+        return agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=3, total_steps=64, progress=False)[1]
+
     a, b = run(), run()
     assert [h["losses"] for h in a] == [h["losses"] for h in b]
     c = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=4, total_steps=64, progress=False)[1]
@@ -264,7 +256,11 @@ def test_ppo_learn_continues_and_hooks_see_the_rollout():
     assert [h["env_steps"] for h in h1 + h2] == [32, 64, 96]
     assert calls == [((32, 3), (32, 1))] * 3
     b = batches[0]
-    assert b["observations"].shape == (16, 2, 3) and b["actions"].shape == (16, 2, 1) and b["true_rewards"].shape == (16, 2)
+    assert (
+        b["observations"].shape == (16, 2, 3)
+        and b["actions"].shape == (16, 2, 1)
+        and b["true_rewards"].shape == (16, 2)
+    )
     assert np.all(np.abs(b["actions"]) <= 2.0)  # clipped to Pendulum's torque bounds, as the env got them
     # the second call continued the same episodes: its first observation is where the first call stopped
     assert np.array_equal(batches[1]["observations"][0], obs_before)
@@ -277,8 +273,14 @@ def test_ppo_learn_continues_and_hooks_see_the_rollout():
 
 
 def test_ppo_callback_stops_training():
-    agent, history = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=0, total_steps=320,
-                                      callback=lambda info: info["iteration"] >= 2, progress=False)
+    agent, history = agents.train_ppo(
+        "CartPole-v1",
+        agents.PPOConfig(**TINY),
+        seed=0,
+        total_steps=320,
+        callback=lambda info: info["iteration"] >= 2,
+        progress=False,
+    )
     assert len(history) == 2 and agent.env_steps == 64
 
 
@@ -292,16 +294,10 @@ def test_ppo_vec_env_must_match_config():
         agent.learn(next_step, 32, progress=False)
 
 
-def test_reinforce_continuous_actions_smoke():
-    agent, history = agents.reinforce("Pendulum-v1", agents.ReinforceConfig(episodes=2, episodes_per_update=2, max_steps=20),
-                                      seed=0, progress=False)
-    assert len(history) == 1 and math.isfinite(history[0]["loss"])
-    a = agent.act(np.zeros((4, 3), np.float32))
-    assert a.shape == (4, 1) and np.all(np.abs(a) <= 2.0)
-
-
 def test_ppo_save_load_round_trip(tmp_path):
-    agent, _ = agents.train_ppo("Pendulum-v1", agents.PPOConfig(**TINY, norm_obs=True), seed=0, total_steps=32, progress=False)
+    agent, _ = agents.train_ppo(
+        "Pendulum-v1", agents.PPOConfig(**TINY, norm_obs=True), seed=0, total_steps=32, progress=False
+    )
     path = tmp_path / "agent.pt"
     agent.save(path)
     obs = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
@@ -357,6 +353,75 @@ def test_ppo_with_gsde_and_normalisation_smoke():
 @pytest.mark.slow
 def test_ppo_cartpole_preset_learns():
     """Seeded statistical check: 20k steps of the CartPole preset lift a random policy's ~22 far above 200."""
-    agent, history = agents.train_ppo("CartPole-v1", agents.PPOConfig.cartpole(), seed=0, total_steps=20_000, progress=False)
+    agent, history = agents.train_ppo(
+        "CartPole-v1", agents.PPOConfig.cartpole(), seed=0, total_steps=20_000, progress=False
+    )
     assert history[-1]["mean_return"] > 200
     assert agent.evaluate("CartPole-v1", episodes=5, seed=123).mean() > 200
+
+
+# ---------------------------------------------------------------------------------------------------
+# The step size across learn() calls, the one evaluation, the clip pool's episodes
+# ---------------------------------------------------------------------------------------------------
+def _lrs_seen(agent, vec, calls):
+    seen = []
+    for _ in range(calls):
+        history = agent.learn(vec, 1, progress=False)
+        seen.append(history[0]["learning_rate"])
+    return seen
+
+
+def test_lr_schedule_decays_over_calls_and_resumes():
+    """The RLHF loop's schedule: round k (call k - 1) runs at lr * (1 - (k - 1) / rounds), the same floats."""
+    vec = envs.make_vec_env("CartPole-v1", 2, 0)
+    agent = agents.PPOAgent(
+        vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY, anneal_lr=False), seed=0
+    )
+    agent.set_lr_schedule(3e-3, 4)
+    assert _lrs_seen(agent, vec, 4) == [3e-3 * (1.0 - (k - 1) / 4) for k in range(1, 5)]
+    agent.set_lr_schedule(3e-3, 4, done=2)  # a resumed run: round 3 next
+    assert _lrs_seen(agent, vec, 2) == [3e-3 * (1.0 - 2 / 4), 3e-3 * (1.0 - 3 / 4)]
+    agent.set_lr_schedule(1e-3, None)
+    assert _lrs_seen(agent, vec, 2) == [1e-3, 1e-3]
+    fresh = agents.PPOAgent(
+        vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY, anneal_lr=False), seed=0
+    )
+    assert _lrs_seen(fresh, vec, 2) == [fresh.config.learning_rate] * 2  # no schedule: the optimizer is left alone
+    with pytest.raises(ValueError, match="calls=-1"):
+        agent.set_lr_schedule(1e-3, -1)
+    vec.close()
+
+
+def test_evaluate_matches_a_hand_rollout_and_stops_at_each_first_end():
+    agent, _ = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=0, total_steps=32, progress=False)
+    returns = agents.evaluate(agent, "CartPole-v1", episodes=3, seed=7)
+    for i in range(3):  # one episode at a time, greedy, until it ends: the same totals
+        env = envs.make_env("CartPole-v1", seed=7 + i)
+        obs, _ = env.reset(seed=7 + i)
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(int(agent.act(np.asarray(obs)[None], deterministic=True)[0]))
+            total, done = total + r, term or trunc
+        assert returns[i] == total
+    assert np.array_equal(agent.evaluate("CartPole-v1", episodes=3, seed=7), returns)
+    fixed = agents.evaluate(
+        agent, "CartPole-v1", episodes=2, seed=7, horizon=15, reward_fn=lambda o, a: np.ones(len(o))
+    )
+    assert np.array_equal(fixed, [15.0, 15.0])  # a fixed horizon: exactly that many steps
+
+
+def test_pendulum_episodes_mixes_repeat_and_differ():
+    def pool(mix, seed=0):  # a fresh env each time: random torques come from the env's action space
+        return agents.pendulum_episodes(
+            envs.make_env("Pendulum-v1", seed=0, horizon=30), 4, np.random.default_rng(seed), mix=mix
+        )
+
+    a, b = pool("thirds"), pool("thirds")
+    assert all(np.array_equal(x.observations, y.observations) for x, y in zip(a, b)) and len(a[0]) == 30
+    assert not np.array_equal(pool("thirds", 1)[0].observations, a[0].observations)
+    assert len(pool("halves")) == 4 and len(pool("random")) == 4
+    env = envs.make_env("Pendulum-v1", seed=0, horizon=30)
+    seeded = agents.pendulum_episodes(env, 2, np.random.default_rng(0), seeds=[5, 6])
+    assert np.array_equal(seeded[1].observations[0], envs.make_env("Pendulum-v1", horizon=30).reset(seed=6)[0])
+    with pytest.raises(ValueError, match="mix='fifths'"):
+        agents.pendulum_episodes(env, 2, np.random.default_rng(0), mix="fifths")

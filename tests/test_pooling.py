@@ -7,7 +7,6 @@ judges by the pole's angle alone, ignoring its speed. Each writes its own label 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -25,10 +24,8 @@ FAST_RM = rm.RewardModelConfig(ensemble_size=1, hidden_size=32, validation_fract
 def _clips(seed: int, n_episodes: int, n: int, prefix: str) -> list[rollouts.Segment]:
     env = envs.make_env(ENV_ID, seed=seed, horizon=100)
     rng = np.random.default_rng(seed)
-    trajs = []
-    for i in range(n_episodes):  # random, clean and noisy swing-ups, as lesson 03 collects them
-        policy = None if i % 3 == 0 else agents.pendulum_swing_up(rng, noise=(0.0, 0.5, 2.5)[i % 3])
-        trajs.append(rollouts.rollout(env, policy, seed=seed * 1000 + i))
+    # random, clean and noisy swing-ups, as lesson 03 collects them
+    trajs = agents.pendulum_episodes(env, n_episodes, rng, seeds=[seed * 1000 + i for i in range(n_episodes)])
     segments = rollouts.cut_segments(trajs, 20, np.random.default_rng(seed + 1), n=n, uid_prefix=prefix)
     return list({s.uid: s for s in segments}.values())
 
@@ -48,14 +45,18 @@ def _room(folder: Path, pack, raters, seed: int) -> None:
     """Each rater answers the pack into their own label file under ``folder``."""
     for k, (name, noise, reward_fn) in enumerate(raters):
         labeler = labelers.OracleLabeler(reward_fn, noise_prob=noise, rng=np.random.default_rng([seed, k]), name=name)
-        store = preferences.LabelStore(folder / f"{name}.jsonl", env_id=ENV_ID,
-                                       producer=f"tests/test_pooling.py, simulated rater {name}")
+        store = preferences.LabelStore(
+            folder / f"{name}.jsonl", env_id=ENV_ID, producer=f"tests/test_pooling.py, simulated rater {name}"
+        )
         labelers.label_pairs(labeler, pack, store, env_id=ENV_ID, progress=False)
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[str, float]]:
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # -- the pack ---------------------------------------------------------------------------------------------------
@@ -185,8 +186,10 @@ def test_agreement_falls_as_noise_rises(clips, tmp_path):
             _room(folder, pack, [(f"r{k}", noise, None) for k in range(4)], seed=seed)
             agree = pooling.agreement(pooling.read_folder(folder))
             table[seed, j] = agree.percent, agree.alpha
-    print("\nnoise: agreement, alpha (mean of 3 seeds)\n"
-          + "\n".join(f"{n:.1f}: {p:.2f}, {a:.2f}" for n, (p, a) in zip(noises, table.mean(0))))
+    print(
+        "\nnoise: agreement, alpha (mean of 3 seeds)\n"
+        + "\n".join(f"{n:.1f}: {p:.2f}, {a:.2f}" for n, (p, a) in zip(noises, table.mean(0)))
+    )
     percent, alpha = table[..., 0], table[..., 1]
     assert np.allclose(alpha[:, 0], 1.0) and np.allclose(percent[:, 0], 1.0)  # noiseless oracles always agree
     for seed in range(3):  # each seed: clearly falling from 0 to 0.2 to 0.4, and 0.2 above 0.8
@@ -202,29 +205,38 @@ def test_pooled_predictor_beats_the_median_individual(clips, tmp_path):
     # Raters noisy enough that one person's 20 labels leave room to improve on. (With raters who answer at random
     # only 10% of the time, 20-30 labels each already train a predictor about as good as the pool's: the pool then
     # matches the median person rather than beating it.)
-    raters = [("r20", 0.2, None), ("r30", 0.3, None), ("r35", 0.35, None), ("r40", 0.4, None),
-              ("angle_only", 0.2, angle_only)]
+    raters = [
+        ("r20", 0.2, None),
+        ("r30", 0.3, None),
+        ("r35", 0.35, None),
+        ("r40", 0.4, None),
+        ("angle_only", 0.2, angle_only),
+    ]
     gains, rows = [], []
     for seed in range(4):
         pack = pooling.pair_pack(f"room-{seed}", train, 20)
         folder = tmp_path / f"room{seed}"
         _room(folder, pack, raters, seed=seed)
         pool = pooling.read_folder(folder)
-        result = pooling.compare_predictors(pool, env.observation_space, env.action_space, FAST_RM, seed=seed,
-                                            test_segments=test)
+        result = pooling.compare_predictors(
+            pool, env.observation_space, env.action_space, FAST_RM, seed=seed, test_segments=test
+        )
         gains.append(result["pooled"] - result["median_rater"])
         agree = pooling.agreement(pool)
         rows.append((seed, agree.percent, agree.alpha, result["pooled"], result["median_rater"]))
         assert result["pooled"] > result["median_rater"], f"seed {seed}: {result}"
         assert result["test_pairs"] > 200
     assert np.mean(gains) > 0.02, f"pooling gained {gains}"
-    print("\nseed agreement alpha pooled median_individual\n"
-          + "\n".join(f"{s} {p:.2f} {a:.2f} {acc:.3f} {med:.3f}" for s, p, a, acc, med in rows))
+    print(
+        "\nseed agreement alpha pooled median_individual\n"
+        + "\n".join(f"{s} {p:.2f} {a:.2f} {acc:.3f} {med:.3f}" for s, p, a, acc, med in rows)
+    )
     # negative control: a room of raters who answer at random pools into a predictor no better than chance
     folder = tmp_path / "random-room"
     _room(folder, pooling.pair_pack("room-0", train, 20), [(f"coin{k}", 1.0, None) for k in range(5)], seed=9)
-    control = pooling.compare_predictors(pooling.read_folder(folder), env.observation_space, env.action_space,
-                                         FAST_RM, seed=0, test_segments=test)
+    control = pooling.compare_predictors(
+        pooling.read_folder(folder), env.observation_space, env.action_space, FAST_RM, seed=0, test_segments=test
+    )
     assert control["pooled"] < 0.7, control
 
 
@@ -234,8 +246,14 @@ def test_the_command_prints_a_report(clips, tmp_path, capsys):
     (tmp_path / "broken.jsonl").write_bytes(b"\xff\xfe not json\n")
     assert pooling.main([str(tmp_path), "--predictors", "--top", "3"]) == 0
     out = capsys.readouterr().out
-    for words in ("SKIPPED broken.jsonl", "line 1", "2 rater(s): alice, bob", "Krippendorff's alpha",
-                  "disagreed on most", "trained on the pool"):
+    for words in (
+        "SKIPPED broken.jsonl",
+        "line 1",
+        "2 rater(s): alice, bob",
+        "Krippendorff's alpha",
+        "disagreed on most",
+        "trained on the pool",
+    ):
         assert words in out, f"{words!r} missing from:\n{out}"
     assert pooling.main([str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err

@@ -46,7 +46,9 @@ def file_lines(path) -> list[str]:
 @pytest.mark.parametrize("discrete", [True, False])
 def test_record_round_trip_keeps_segments_exactly(discrete):
     a, b = make_segments(2, discrete=discrete)
-    record = prefs.PreferenceRecord.from_segments(a, b, "left", "alice", seconds=1.5, env_id="CartPole-v1", meta={"round": 2})
+    record = prefs.PreferenceRecord.from_segments(
+        a, b, "left", "alice", seconds=1.5, env_id="CartPole-v1", meta={"round": 2}
+    )
     back = prefs.PreferenceRecord.from_dict(json.loads(json.dumps(record.to_dict())))
     assert back == record
     for orig, seg in zip((a, b), back.segments()):
@@ -77,7 +79,9 @@ def test_record_validation_messages():
         prefs.PreferenceRecord.from_segments(a, bad, "left", "alice")
     with pytest.raises(ValueError, match="meta is not allowed"):
         prefs.PreferenceRecord.from_segments(a, b, "left", "alice", meta={"when": object()})
-    numpy_meta = prefs.PreferenceRecord.from_segments(a, b, "left", "alice", meta={"round": np.int64(3), "p": np.array([0.5])})
+    numpy_meta = prefs.PreferenceRecord.from_segments(
+        a, b, "left", "alice", meta={"round": np.int64(3), "p": np.array([0.5])}
+    )
     assert numpy_meta.meta == {"round": 3, "p": [0.5]}
     other_space = make_segments(1, obs_dim=4)[0]
     with pytest.raises(ValueError, match="observation shape"):
@@ -151,7 +155,11 @@ def test_undo_appends_a_retraction(tmp_path):
     after = open(path, "rb").read()
     assert after.startswith(before)  # never rewritten, only appended
     assert json.loads(after.decode().splitlines()[-1]) | {"created": None, "id": None} == {
-        "kind": "retract", "retracts": r3.id, "labeler": "alice", "created": None, "id": None
+        "kind": "retract",
+        "retracts": r3.id,
+        "labeler": "alice",
+        "created": None,
+        "id": None,
     }
     assert [r.id for r in store.labels()] == [r1.id, r2.id]
     assert store.undo(labeler="alice") == r1  # the last of alice's, skipping bob's
@@ -200,9 +208,17 @@ def test_malformed_line_names_file_and_line(tmp_path):
 def test_invalid_records_and_counts_of_skipped_lines(tmp_path):
     path = tmp_path / "labels.jsonl"
     segs = make_segments(2)
-    wrong_answer = prefs.PreferenceRecord.from_segments(segs[0], segs[1], "left", "alice").to_dict() | {"answer": "maybe"}
+    wrong_answer = prefs.PreferenceRecord.from_segments(segs[0], segs[1], "left", "alice").to_dict() | {
+        "answer": "maybe"
+    }
     ids = _write_store_with_bad_lines(
-        path, {2: json.dumps(wrong_answer), 4: "[1, 2, 3]", 5: '{"kind": "retract", "retracts": "unknown"}', 7: "\x00garbage"}
+        path,
+        {
+            2: json.dumps(wrong_answer),
+            4: "[1, 2, 3]",
+            5: '{"kind": "retract", "retracts": "unknown"}',
+            7: "\x00garbage",
+        },
     )
     with pytest.raises(ValueError, match=r"line 2: invalid label record \(answer='maybe'"):
         prefs.LabelStore(path)
@@ -267,7 +283,8 @@ CHILD = textwrap.dedent(
     rng = np.random.default_rng(abs(hash(tag)) % 2**32)
     store = LabelStore(path)
     def seg(i):
-        return Segment(rng.normal(size=(25, obs_dim)).astype(np.float32), rng.integers(0, 3, 25), rng.normal(size=25), uid=f"{tag}-{i}")
+        obs = rng.normal(size=(25, obs_dim)).astype(np.float32)
+        return Segment(obs, rng.integers(0, 3, 25), rng.normal(size=25), uid=f"{tag}-{i}")
     i = 0
     while count < 0 or i < count:
         rec = store.add(seg(2 * i), seg(2 * i + 1), ("left", "right", "equal", "cant_tell")[i % 4], tag, meta={"i": i})
@@ -442,8 +459,12 @@ def test_pairs_already_asked_are_not_asked_again(tmp_path):
 
 def still_segment(level: float, uid: str, length: int = 5) -> Segment:
     """A clip whose observations sit at ``level`` in every dimension (a pendulum hanging still, say)."""
-    return Segment(observations=np.full((length, 3), level, np.float32), actions=np.zeros((length, 1), np.float32),
-                   true_rewards=np.zeros(length), uid=uid)
+    return Segment(
+        observations=np.full((length, 3), level, np.float32),
+        actions=np.zeros((length, 1), np.float32),
+        true_rewards=np.zeros(length),
+        uid=uid,
+    )
 
 
 def test_observation_distance_is_zero_for_alike_clips_and_grows_with_the_difference():
@@ -467,8 +488,11 @@ def test_spread_pairs_prefers_clips_that_look_different():
         assert len(pairs) == 4
         assert all({a.uid[:4], b.uid[:4]} != {"same"} for a, b in pairs), [(a.uid, b.uid) for a, b in pairs]
     # the negative control: uniformly random pairs of the same clips do pair two alike clips
-    alike = sum(a.uid.startswith("same") and b.uid.startswith("same")
-                for seed in range(5) for a, b in prefs.random_pairs(segs, 4, np.random.default_rng(seed)))
+    alike = sum(
+        a.uid.startswith("same") and b.uid.startswith("same")
+        for seed in range(5)
+        for a, b in prefs.random_pairs(segs, 4, np.random.default_rng(seed))
+    )
     assert alike > 0
 
 
@@ -480,7 +504,9 @@ def test_spread_pairs_shows_every_clip_once_per_batch_and_avoids_the_last_pairs(
         assert len(uids) == len(set(uids)) == 10  # 5 pairs of 10 clips: each exactly once
         shown = {pairs[-1][0].uid, pairs[-1][1].uid}
         after = prefs.spread_pairs(segs, 3, np.random.default_rng(seed + 100), avoid=shown)
-        assert not shown & {s.uid for pair in after for s in pair}  # the next batch does not repeat the last pair's clips
+        assert not shown & {
+            s.uid for pair in after for s in pair
+        }  # the next batch does not repeat the last pair's clips
     # more pairs than clips allow once each: clips repeat, as evenly as possible, and pairs stay distinct
     few = prefs.spread_pairs(segs[:4], 6, np.random.default_rng(0), candidates=6)
     assert len({frozenset((a.uid, b.uid)) for a, b in few}) == 6

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -33,6 +34,7 @@ def sigmoid(x: float) -> float:
 # ------------------------------------------------------------------------------------------------------------
 # Bradley-Terry probability and loss
 # ------------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("ra, rb, noise", [(1.0, 0.0, 0.0), (0.0, 2.5, 0.0), (3.0, -1.0, 0.1), (-0.7, -0.7, 0.3)])
 def test_bt_probability_closed_form(ra, rb, noise):
@@ -112,26 +114,42 @@ def test_spearman_against_hand_values():
 # Config
 # ------------------------------------------------------------------------------------------------------------
 
+
 def test_config_validation_messages():
-    with pytest.raises(ValueError, match=r"RewardModelConfig.ensemble_size=0 is out of range: expected a number in \[1, 16\]"):
+    with pytest.raises(
+        ValueError, match=r"RewardModelConfig.ensemble_size=0 is out of range: expected a number in \[1, 16\]"
+    ):
         rm.RewardModelConfig(ensemble_size=0)
-    with pytest.raises(ValueError, match=r"RewardModelConfig.noise_prob=1.0 is out of range: expected a number in \[0, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"RewardModelConfig.noise_prob=1.0 is out of range: expected a number in \[0, 1\)"
+    ):
         rm.RewardModelConfig(noise_prob=1.0)
     with pytest.raises(ValueError, match=r"RewardModelConfig.learning_rate=0.0 is out of range"):
         rm.RewardModelConfig(learning_rate=0.0)
-    with pytest.raises(ValueError, match=r"RewardModelConfig.activation='sigmoid' is not allowed: expected one of 'relu'"):
+    with pytest.raises(
+        ValueError, match=r"RewardModelConfig.activation='sigmoid' is not allowed: expected one of 'relu'"
+    ):
         rm.RewardModelConfig(activation="sigmoid")
     with pytest.raises(ValueError, match=r"RewardModelConfig.batch_size=2.5 must be a whole number"):
         rm.RewardModelConfig(batch_size=2.5)
     helps = rm.RewardModelConfig.help()
-    assert set(helps) >= {"ensemble_size", "hidden_size", "learning_rate", "epochs", "batch_size", "weight_decay",
-                          "noise_prob", "validation_fraction"}
+    assert set(helps) >= {
+        "ensemble_size",
+        "hidden_size",
+        "learning_rate",
+        "epochs",
+        "batch_size",
+        "weight_decay",
+        "noise_prob",
+        "validation_fraction",
+    }
     assert all(h and "\n" not in h for h in helps.values())
 
 
 # ------------------------------------------------------------------------------------------------------------
 # Learning Pendulum's reward from oracle preferences
 # ------------------------------------------------------------------------------------------------------------
+
 
 def pendulum_segments(seed: int, episodes: int, per_episode: int) -> list[rollouts.Segment]:
     """Segments of random-torque Pendulum episodes from gymnasium's random initial states."""
@@ -302,6 +320,7 @@ def test_fit_from_label_store(tmp_path, pendulum):
 # Discrete actions, checkpoints, wrapper
 # ------------------------------------------------------------------------------------------------------------
 
+
 def cartpole_segments(n=12):
     env = envs.make_env("CartPole-v1", seed=0, horizon=50)
     trajs = [rollouts.rollout(env, None, seed=i) for i in range(n)]
@@ -382,7 +401,9 @@ def test_learned_reward_wrapper_discrete():
 def test_discrete_observations_gridworld():
     # a tabular task: observations and actions both one-hot; the wrapper passes gymnasium's checker
     env = envs.make_env("rlhf_lite/GridWorld-v0", seed=0, horizon=12)
-    ens = rm.RewardEnsemble(env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=2, min_updates=5), seed=0)
+    ens = rm.RewardEnsemble(
+        env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=2, min_updates=5), seed=0
+    )
     assert ens.in_dim == env.observation_space.n + 4
     trajs = [rollouts.rollout(env, None, seed=i) for i in range(6)]
     segs = rollouts.cut_segments(trajs, 6, np.random.default_rng(0))
@@ -392,3 +413,44 @@ def test_discrete_observations_gridworld():
     with pytest.raises(ValueError, match="observations hold"):
         ens.reward(np.array([0, 999]), np.array([1, 1]))
     check_env(rm.LearnedReward(envs.make_env("rlhf_lite/GridWorld-v0", horizon=12), ens), skip_render_check=True)
+
+
+def test_observation_only_inputs_equal_zeroed_actions():
+    """``inputs="observation"`` is the same computation as feeding zeros for actions (what the loop did)."""
+    env = envs.make_env("Pendulum-v1", seed=0, horizon=40)
+    trajs = [rollouts.rollout(env, None, seed=s) for s in range(4)]
+    segs = rollouts.cut_segments(trajs, 10, np.random.default_rng(0), n=12, uid_prefix="t")
+    zeroed = [dataclasses.replace(s, actions=np.zeros_like(np.asarray(s.actions))) for s in segs]
+    pairs = [(segs[i], segs[i + 1], float(segs[i].true_return > segs[i + 1].true_return)) for i in range(0, 12, 2)]
+    zpairs = [(zeroed[i], zeroed[i + 1], t) for i, (_, _, t) in zip(range(0, 12, 2), pairs)]
+    cfg = rm.RewardModelConfig(ensemble_size=2, hidden_size=16, epochs=2.0, min_updates=5)
+    obs_only = rm.RewardEnsemble(
+        env.observation_space, env.action_space, dataclasses.replace(cfg, inputs="observation"), seed=3
+    )
+    by_hand = rm.RewardEnsemble(env.observation_space, env.action_space, cfg, seed=3)
+    obs_only.fit(pairs)
+    by_hand.fit(zpairs)
+    o, a = np.asarray(segs[0].observations), np.asarray(segs[0].actions)
+    assert np.array_equal(obs_only.reward(o, a), by_hand.reward(o, np.zeros_like(a)))
+    assert np.array_equal(obs_only.reward(o, a), obs_only.reward(o, -a))  # actions make no difference
+    assert not np.array_equal(by_hand.reward(o, a), by_hand.reward(o, np.zeros_like(a)))  # negative control
+    assert obs_only.copy().config.inputs == "observation"
+
+
+def test_old_checkpoint_forms_still_load(tmp_path):
+    """Reward checkpoints from before ``rlhf_lite.spaces`` (tensor bounds) and before ``inputs`` load."""
+    env = envs.make_env("Pendulum-v1", seed=0)
+    ens = rm.RewardEnsemble(env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=1), seed=0)
+    state = ens.state_dict()
+    assert isinstance(state["observation_space"]["low"], list)
+    old = dict(state, config={k: v for k, v in state["config"].items() if k != "inputs"})
+    old["observation_space"] = dict(
+        state["observation_space"],
+        low=torch.tensor(env.observation_space.low, dtype=torch.float64),
+        high=torch.tensor(env.observation_space.high, dtype=torch.float64),
+    )
+    torch.save(old, tmp_path / "old.pt")
+    back = rm.RewardEnsemble.load(str(tmp_path / "old.pt"))
+    assert back.observation_space == env.observation_space and back.config.inputs == "observation_action"
+    o = np.zeros((3, 3), np.float32)
+    assert np.array_equal(back.reward(o, np.ones((3, 1), np.float32)), ens.reward(o, np.ones((3, 1), np.float32)))
