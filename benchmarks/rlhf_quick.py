@@ -2,7 +2,7 @@
 
     python benchmarks/rlhf_quick.py --seed 0
 
-Runs the RLHF loop with ``rlhf_lite.loop.quick_config()`` (CartPole-v1, 200 steps an episode, the fallen
+Runs the RLHF loop with ``rlhf_lite.tasks.quick_config()`` (CartPole-v1, 200 steps an episode, the fallen
 pole an absorbing state; 30 labels, 50k env steps) and a synthetic oracle that prefers the clip with the
 higher true return, wrong at random 10% of the time. Reports ``labels``, ``env_steps``, ``wall_s`` and the
 greedy true return (10 episodes, seeds 500-509, at most 200) of the untrained and of the trained policy.
@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-
 from _common import emit, setup_torch  # noqa: E402
-from rlhf_lite import labelers, loop  # noqa: E402
+
+from rlhf_lite import labelers, loop, tasks  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
 
@@ -33,19 +33,29 @@ def main() -> None:
     args = p.parse_args()
     startup_s = setup_torch()  # one thread; one-off imports, outside every timer
 
-    config = loop.quick_config(fast=fast_mode(), eval_episodes=0)
+    config = tasks.quick_config(fast=fast_mode(), eval_episodes=0)
     oracle = labelers.OracleLabeler(noise_prob=args.noise, rng=np.random.default_rng(args.seed))
     run = loop.RLHFLoop(config, oracle, seed=args.seed)
     untrained = run.evaluate(10, seed=500)
     start = time.perf_counter()
     run.run()
     wall = time.perf_counter() - start
-    emit({
-        "benchmark": "rlhf_quick", "env_id": config.env_id, "seed": args.seed, "fast": fast_mode(),
-        "oracle_noise": args.noise, "labels": len(run.records), "env_steps": run.env_steps, "wall_s": round(wall, 2),
-        "true_return_untrained": round(untrained, 1), "true_return": round(run.evaluate(10, seed=500), 1),
-        "horizon": config.horizon, "startup_s": startup_s,
-    })
+    emit(
+        {
+            "benchmark": "rlhf_quick",
+            "env_id": config.env_id,
+            "seed": args.seed,
+            "fast": fast_mode(),
+            "oracle_noise": args.noise,
+            "labels": len(run.records),
+            "env_steps": run.env_steps,
+            "wall_s": round(wall, 2),
+            "true_return_untrained": round(untrained, 1),
+            "true_return": round(run.evaluate(10, seed=500), 1),
+            "horizon": config.horizon,
+            "startup_s": startup_s,
+        }
+    )
 
 
 if __name__ == "__main__":

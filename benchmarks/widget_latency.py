@@ -34,10 +34,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "browser"))
 
 import numpy as np  # noqa: E402
-
 from _common import emit  # noqa: E402
 from harness import LABELER_NAME, labeling_notebook  # noqa: E402
 from jlab import CHROMIUM, Lab, LabServer, chromium_available, launch_chromium  # noqa: E402
+
 from rlhf_lite.config import fast_mode  # noqa: E402
 
 ANSWERS = ("rlhf-left", "rlhf-right", "rlhf-equal", "rlhf-cant-tell")
@@ -47,10 +47,14 @@ TARGET_P95_MS = {"idle": 150.0, "training": 300.0}
 def summary(timings: list[dict]) -> dict:
     """Median, p95 and max of click -> next pair painted, plus the medians of the partial times."""
     a = np.asarray([t["total_ms"] for t in timings], dtype=np.float64)
-    return {"n": int(a.size), "median_ms": round(float(np.median(a)), 1),
-            "p95_ms": round(float(np.percentile(a, 95)), 1), "max_ms": round(float(a.max()), 1),
-            "median_text_changed_ms": round(float(np.median([t["text_ms"] for t in timings])), 1),
-            "median_clips_replaced_ms": round(float(np.median([t["clips_ms"] for t in timings])), 1)}
+    return {
+        "n": int(a.size),
+        "median_ms": round(float(np.median(a)), 1),
+        "p95_ms": round(float(np.percentile(a, 95)), 1),
+        "max_ms": round(float(a.max()), 1),
+        "median_text_changed_ms": round(float(np.median([t["text_ms"] for t in timings])), 1),
+        "median_clips_replaced_ms": round(float(np.median([t["clips_ms"] for t in timings])), 1),
+    }
 
 
 def click_through(lab: Lab, n: int, rng: np.random.Generator, dwell: float) -> list[dict]:
@@ -70,9 +74,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the clips, the answers clicked and PPO")
     p.add_argument("--env-id", default="Pendulum-v1")
     p.add_argument("--segment-length", type=int, default=25, help="steps per clip (25 = 1.25 s of Pendulum)")
-    p.add_argument("--dwell", type=float, default=None,
-                   help="seconds spent looking at each pair before clicking (default: one play of the clip, "
-                        "the least a person needs to judge it; 0 = click as soon as the clips show)")
+    p.add_argument(
+        "--dwell",
+        type=float,
+        default=None,
+        help="seconds spent looking at each pair before clicking (default: one play of the clip, "
+        "the least a person needs to judge it; 0 = click as soon as the clips show)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp folder (server log, notebook, labels)")
     args = p.parse_args()
     labels = args.labels or (8 if fast_mode() else 30)
@@ -81,16 +89,28 @@ def main() -> None:
 
         args.dwell = round(args.segment_length / clip_drawing.clip_fps(args.env_id), 3)
     if not chromium_available():
-        print(json.dumps({"benchmark": "widget_latency", "error": f"no Chromium at {CHROMIUM}: run "
-                          "bash tests/install_browser.sh"}))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "widget_latency",
+                    "error": f"no Chromium at {CHROMIUM}: run bash tests/install_browser.sh",
+                }
+            )
+        )
         sys.exit(2)
     from playwright.sync_api import sync_playwright
 
     start = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="rlhf_widget_latency_"))
-    nb = labeling_notebook(root / "served" / "latency.ipynb", n_pairs=2 * labels + 2, env_id=args.env_id,
-                           seed=args.seed, store="runs/latency_labels.jsonl", training=True,
-                           segment_length=args.segment_length)
+    nb = labeling_notebook(
+        root / "served" / "latency.ipynb",
+        n_pairs=2 * labels + 2,
+        env_id=args.env_id,
+        seed=args.seed,
+        store="runs/latency_labels.jsonl",
+        training=True,
+        segment_length=args.segment_length,
+    )
     server = LabServer(root / "lab", notebooks=nb.parent, env={"RLHF_LITE_HEADLESS": "0"})
     rng = np.random.default_rng(args.seed)
     try:
@@ -119,27 +139,33 @@ def main() -> None:
         server.stop()
         if not args.keep:
             subprocess.run(["rm", "-rf", str(root)], check=False)
-    emit({
-        "benchmark": "widget_latency",
-        "what": "click -> next pair of clips painted, JupyterLab + headless Chromium, WidgetLabeler",
-        "env_id": args.env_id,
-        "seed": args.seed,
-        "segment_length": args.segment_length,
-        "dwell_s": args.dwell,
-        "labels_per_phase": labels,
-        "labels_stored": n_stored,
-        "labeler": LABELER_NAME,
-        "idle": summary(idle),
-        "training": summary(training),
-        "training_during_clicks": report["training_during"],
-        "training_what": f"loop.RLHFLoop({args.env_id!r}, oracle labels) in a kernel background thread, torch 1 thread",
-        "target_p95_ms": TARGET_P95_MS,
-        "meets_target": {k: summary(v)["p95_ms"] < TARGET_P95_MS[k] for k, v in (("idle", idle), ("training", training))},
-        "fast_mode": fast_mode(),
-        "chromium": chromium_version,
-        "cpu_count": os.cpu_count(),
-        "wall_s": round(time.monotonic() - start, 1),
-    })
+    emit(
+        {
+            "benchmark": "widget_latency",
+            "what": "click -> next pair of clips painted, JupyterLab + headless Chromium, WidgetLabeler",
+            "env_id": args.env_id,
+            "seed": args.seed,
+            "segment_length": args.segment_length,
+            "dwell_s": args.dwell,
+            "labels_per_phase": labels,
+            "labels_stored": n_stored,
+            "labeler": LABELER_NAME,
+            "idle": summary(idle),
+            "training": summary(training),
+            "training_during_clicks": report["training_during"],
+            "training_what": (
+                f"loop.RLHFLoop({args.env_id!r}, oracle labels) in a kernel background thread, torch 1 thread"
+            ),
+            "target_p95_ms": TARGET_P95_MS,
+            "meets_target": {
+                k: summary(v)["p95_ms"] < TARGET_P95_MS[k] for k, v in (("idle", idle), ("training", training))
+            },
+            "fast_mode": fast_mode(),
+            "chromium": chromium_version,
+            "cpu_count": os.cpu_count(),
+            "wall_s": round(time.monotonic() - start, 1),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -14,11 +14,15 @@ import math
 import textwrap
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rlhf_lite.widgets import presence
+
+if TYPE_CHECKING:
+    from rlhf_lite import widgets
 
 
 def _values(history: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +89,13 @@ def _whole_numbers(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_label_efficiency(results: dict[str, Sequence[tuple[int, float]]], *, ylabel: str = "true return after training",
-                          baseline: float | None = None, baseline_label: str = "PPO on the true reward"):
+def plot_label_efficiency(
+    results: dict[str, Sequence[tuple[int, float]]],
+    *,
+    ylabel: str = "true return after training",
+    baseline: float | None = None,
+    baseline_label: str = "PPO on the true reward",
+):
     """Final true return against labels used, one line per query strategy: ``{"random": [(labels, return), ...]}``."""
     from matplotlib.figure import Figure
 
@@ -118,13 +127,27 @@ class Dashboard:
     "waiting for your first 12 labels (3 given)" and follows every click, instead of a bare "waiting".
     """
 
-    def __init__(self, name: str = "RLHF", *, compare: dict[str, Sequence[dict]] | None = None,
-                 true_label: str = "true return (greedy policy)", min_interval: float = 1.0,
-                 labeler: Any = None, first_labels: int | None = None):
+    def __init__(
+        self,
+        name: str = "RLHF",
+        *,
+        compare: dict[str, Sequence[dict]] | None = None,
+        true_label: str = "true return (greedy policy)",
+        min_interval: float = 1.0,
+        labeler: widgets.WidgetLabeler | None = None,
+        first_labels: int | None = None,
+    ):
         if first_labels is not None and (not isinstance(first_labels, int) or first_labels < 0):
-            raise ValueError(f"first_labels={first_labels!r} is not allowed: expected a whole number >= 0 "
-                             "(the labels the loop asks before its first round: loop.schedule[0])")
-        self.name, self.compare, self.true_label, self.min_interval = name, dict(compare or {}), true_label, min_interval
+            raise ValueError(
+                f"first_labels={first_labels!r} is not allowed: expected a whole number >= 0 "
+                "(the labels the loop asks before its first round: loop.schedule[0])"
+            )
+        self.name, self.compare, self.true_label, self.min_interval = (
+            name,
+            dict(compare or {}),
+            true_label,
+            min_interval,
+        )
         self.labeler, self.first_labels = labeler, first_labels
         self.history: list[dict] = []
         self.error: str | None = None
@@ -170,7 +193,9 @@ class Dashboard:
             what = self.true_label.split(" (")[0] if self.true_label != "true return (greedy policy)" else "true return"
             parts.append(f"{what} {e['true_return']:.1f}")
         if e.get("new_label_accuracy") is not None:
-            parts.append(f"predictor agreed with {100 * e['new_label_accuracy']:.0f}% of the new labels before training on them")
+            parts.append(
+                f"predictor agreed with {100 * e['new_label_accuracy']:.0f}% of the new labels before training on them"
+            )
         parts.append(f"{e['seconds']:.0f} s")
         line = ", ".join(parts)
         pending = self._person_pending()
@@ -180,21 +205,23 @@ class Dashboard:
 
     def _person_pending(self) -> int:
         """Pairs a person has on screen or queued (0 without a labeler, or when a stand-in answers)."""
-        if self.labeler is None or getattr(self.labeler, "headless", False):
+        if self.labeler is None or self.labeler.headless:
             return 0
-        return int(getattr(self.labeler, "n_pending", 0))
+        return self.labeler.n_pending
 
     def _waiting(self) -> str:
         """What the loop waits for before its first round, in words."""
         if self.labeler is None or self.first_labels is None:
             return "waiting for the first round..."
-        n, given = self.first_labels, int(getattr(self.labeler, "n_labels", 0))
-        if getattr(self.labeler, "headless", False):
-            who = getattr(self.labeler, "fallback_name", "the stand-in")
+        n, given = self.first_labels, self.labeler.n_labels
+        if self.labeler.headless:
+            who = self.labeler.fallback_name
             return f"waiting for the first {n} labels from the stand-in ({who}): {min(given, n)} given"
         if given < n:
-            return (f"waiting for your first {n} labels ({given} given): label the pairs above; the first round "
-                    "of training starts after them")
+            return (
+                f"waiting for your first {n} labels ({given} given): label the pairs above; the first round "
+                "of training starts after them"
+            )
         return f"your first {n} labels are in: fitting the reward predictor and scoring the first policy..."
 
     def figure(self):

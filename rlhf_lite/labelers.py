@@ -1,6 +1,8 @@
 """The person in the loop, and stand-ins for them.
 
-A labeler looks at two segments and answers one of :data:`rlhf_lite.preferences.ANSWERS`. Three kinds:
+A labeler looks at two segments and answers one of :data:`rlhf_lite.preferences.ANSWERS`. Every labeler
+implements one protocol, :class:`Labeler` (``ask``, ``answers``, ``retracted``, ``room``, ``state`` /
+``restore``, ``show_belief``), and the RLHF loop calls nothing else. Three kinds today:
 
 - :class:`OracleLabeler`, the synthetic labeler of Christiano et al. (2017): it prefers the segment with the
   higher return under the true (or any given) reward, optionally Boltzmann-rational (a soft preference that
@@ -9,15 +11,18 @@ A labeler looks at two segments and answers one of :data:`rlhf_lite.preferences.
   labeling): the file says who really answered;
 - the widget labeler, where the reader clicks (``rlhf_lite.widgets.WidgetLabeler``).
 
-:func:`label_pairs` asks a labeler about a list of pairs and writes every answer to a
+The first two answer at once and share :class:`SyncLabeler`, the one place where an answer becomes a
+:class:`~rlhf_lite.preferences.PreferenceRecord` (:meth:`SyncLabeler.judge`, used by the widget's headless
+stand-in too). :func:`label_pairs` asks one about a list of pairs and writes every answer to a
 :class:`~rlhf_lite.preferences.LabelStore` as it comes.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -28,18 +33,82 @@ from rlhf_lite.rollouts import Segment
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``reward_fn(observations [L, *obs_shape], actions [L, *act_shape]) -> rewards [L]``."""
 
-__all__ = ["Labeler", "OracleLabeler", "ReplayLabeler", "ReplayExhaustedError", "label_pairs", "flip_answer"]
+__all__ = [
+    "Labeler",
+    "SyncLabeler",
+    "check_labeler",
+    "OracleLabeler",
+    "ReplayLabeler",
+    "ReplayExhaustedError",
+    "label_pairs",
+    "flip_answer",
+]
 
 
 @runtime_checkable
 class Labeler(Protocol):
-    """Anything with a ``name`` (recorded with every answer) and ``label(left, right) -> answer``."""
+    """What every labeler does for a loop (oracle, replay, the widget, and the ones later lessons add).
+
+    A loop asks about pairs, later collects the answers, and never needs to know who answers: a synchronous
+    labeler (:class:`SyncLabeler`) answers inside :meth:`ask`, a person answers while the policy trains.
+    """
 
     name: str
+    """Who answers: written into every record."""
 
-    def label(self, left: Segment, right: Segment) -> str:
-        """One of ``"left"``, ``"right"``, ``"equal"``, ``"cant_tell"``."""
+    def ask(
+        self,
+        pairs: Sequence[tuple[Segment, Segment]],
+        meta: dict[str, Any] | None = None,
+        *,
+        store: LabelStore | None = None,
+        env_id: str | None = None,
+    ) -> None:
+        """Ask about ``pairs`` ``[(left, right), ...]``; ``meta`` goes into each record. ``store``: where a
+        labeler that keeps no store of its own writes each answer (a widget writes to its own and ignores it)."""
         ...
+
+    def answers(self, at_least: int = 0, timeout: float | None = None) -> list[PreferenceRecord]:
+        """The answers given since the last call (in order), waiting for ``at_least`` of them (``timeout``
+        seconds at most; None: as long as it takes)."""
+        ...
+
+    def retracted(self) -> set[str]:
+        """Ids of the records taken back (undo) so far: they must not count."""
+        ...
+
+    def room(self, due: int, queue_limit: int) -> int:
+        """How many of ``due`` pairs to ask now, when a person should have at most ``queue_limit`` waiting
+        (a synchronous labeler takes all of them: nothing waits)."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state to answer on after a resume exactly as without the break."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state`."""
+        ...
+
+    def show_belief(self, predict: Callable[[Segment, Segment], Any], note: str = "") -> None:
+        """The current predictor, ``predict(left, right) -> P(left better)`` per member, and what it was
+        trained on: shown where a person looks (a no-op where nobody does)."""
+        ...
+
+
+def check_labeler(labeler: Any) -> None:
+    """Raise a ValueError naming what is missing unless ``labeler`` implements :class:`Labeler`."""
+    missing = [
+        m
+        for m in ("ask", "answers", "retracted", "room", "state", "restore", "show_belief")
+        if not callable(getattr(labeler, m, None))
+    ]
+    if not isinstance(getattr(labeler, "name", None), str) or missing:
+        raise ValueError(
+            f"labeler must implement rlhf_lite.labelers.Labeler (a 'name' string and ask, answers, retracted, room, "
+            f"state, restore, show_belief), got {type(labeler).__name__} without {', '.join(missing) or 'name'}; "
+            "a labeler that answers at once can subclass labelers.SyncLabeler and give label(left, right)"
+        )
 
 
 def flip_answer(answer: str) -> str:
@@ -51,7 +120,92 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-class OracleLabeler:
+class SyncLabeler:
+    """The labelers that answer at once, inside :meth:`ask` (an oracle, a replay): subclasses give
+    ``name`` and ``label(left, right) -> answer``, and may set ``last_source`` (which recorded answer
+    answered) and override :meth:`state` / :meth:`restore`."""
+
+    name: str = "labeler"
+
+    def __init__(self) -> None:
+        self.last_source: dict[str, Any] | None = None
+        self._unclaimed: list[PreferenceRecord] = []  # answers not yet handed out by answers()
+
+    def label(self, left: Segment, right: Segment) -> str:
+        raise NotImplementedError
+
+    def judge(self, left: Segment, right: Segment) -> tuple[Segment, Segment, str, float, dict[str, Any]]:
+        """One answer: ``(left, right, answer, seconds, source)``, the clips actually judged (a replayed answer
+        about other clips: those clips, never a recorded answer next to clips nobody saw), and ``source``
+        (which recorded answer replied, for the record's ``meta``; empty for an oracle)."""
+        self.last_source = None
+        t0 = time.perf_counter()
+        answer = check_answer(self.label(left, right))
+        seconds = time.perf_counter() - t0
+        source = dict(self.last_source or {})
+        if source and not source.get("same_clips", True):
+            recorded = self._recorded(source["record"])
+            (left, right), answer = recorded.segments(), recorded.answer
+        return left, right, answer, seconds, source
+
+    def _recorded(self, record_id: str) -> PreferenceRecord:
+        raise LookupError(f"{self.name} replays no recorded answers (asked for {record_id!r})")
+
+    def ask(
+        self,
+        pairs: Sequence[tuple[Segment, Segment]],
+        meta: dict[str, Any] | None = None,
+        *,
+        store: LabelStore | None = None,
+        env_id: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Answer every pair now; each record is written to ``store`` (when given) as it comes (crash-safe)."""
+        pairs = _check_pairs(pairs)
+        if store is not None and not isinstance(store, LabelStore):
+            raise ValueError(f"store must be a LabelStore or None, got {type(store).__name__}")
+        for left, right in tqdm(
+            pairs, desc=f"labels from {self.name}", unit="label", disable=not progress, leave=False
+        ):
+            left, right, answer, seconds, source = self.judge(left, right)
+            record = PreferenceRecord.from_segments(
+                left, right, answer, self.name, seconds=seconds, env_id=env_id, meta={**(meta or {}), **source}
+            )
+            if store is not None:
+                store.add_record(record)
+            self._unclaimed.append(record)
+
+    def answers(self, at_least: int = 0, timeout: float | None = None) -> list[PreferenceRecord]:
+        """Every answer given since the last call (all pairs asked are answered already: no waiting)."""
+        out, self._unclaimed = self._unclaimed, []
+        return out
+
+    def retracted(self) -> set[str]:
+        return set()  # nobody takes an answer back
+
+    def room(self, due: int, queue_limit: int) -> int:
+        return due  # nothing waits in a queue
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        pass
+
+    def show_belief(self, predict: Callable[[Segment, Segment], Any], note: str = "") -> None:
+        pass  # nobody looks
+
+
+def _check_pairs(pairs: Sequence[tuple[Segment, Segment]]) -> list[tuple[Segment, Segment]]:
+    pairs = list(pairs)
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) < 2:
+            raise ValueError(f"pairs[{k}] must be a (left, right) pair of Segments, got {type(pair).__name__}")
+        check_pair(pair[0], pair[1])
+    return pairs
+
+
+class OracleLabeler(SyncLabeler):
     """A synthetic labeler that knows the reward: prefers the segment with the higher return.
 
     - ``reward_fn(observations [L, ...], actions [L, ...]) -> rewards [L]`` scores a segment; ``None`` uses
@@ -83,10 +237,18 @@ class OracleLabeler:
             ("noise_prob", noise_prob, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
             ("equal_tol", equal_tol, lambda v: v >= 0, "a number >= 0"),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or not ok(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not np.isfinite(value)
+                or not ok(value)
+            ):
                 raise ValueError(f"OracleLabeler.{field}={value!r} is not allowed: expected {allowed}")
         if reward_fn is not None and not callable(reward_fn):
-            raise ValueError(f"OracleLabeler.reward_fn must be None or a callable (obs, actions) -> rewards [L], got {type(reward_fn).__name__}")
+            raise ValueError(
+                f"OracleLabeler.reward_fn must be None or a callable (obs, actions) -> rewards [L], "
+                f"got {type(reward_fn).__name__}"
+            )
         if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
             rng = np.random.default_rng(int(rng))
         if rng is None and (noise_prob > 0 or temperature > 0):
@@ -96,6 +258,7 @@ class OracleLabeler:
             )
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"OracleLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+        super().__init__()
         self.reward_fn = reward_fn
         self.temperature = float(temperature)
         self.noise_prob = float(noise_prob)
@@ -116,10 +279,13 @@ class OracleLabeler:
         """The segment's return under the oracle's reward (true rewards if no ``reward_fn``)."""
         if self.reward_fn is None:
             return float(np.sum(segment.true_rewards))
-        rewards = np.asarray(self.reward_fn(np.asarray(segment.observations), np.asarray(segment.actions)), dtype=np.float64)
+        rewards = np.asarray(
+            self.reward_fn(np.asarray(segment.observations), np.asarray(segment.actions)), dtype=np.float64
+        )
         if rewards.shape != (len(segment),):
             raise ValueError(
-                f"reward_fn returned shape {rewards.shape} for segment {segment.uid!r}: expected one reward per step, ({len(segment)},)"
+                f"reward_fn returned shape {rewards.shape} for segment {segment.uid!r}: "
+                f"expected one reward per step, ({len(segment)},)"
             )
         return float(np.sum(rewards))
 
@@ -149,6 +315,18 @@ class OracleLabeler:
         p_left = 1.0 / (1.0 + np.exp(-np.clip(diff / self.temperature, -500, 500)))
         return "left" if self.rng.random() < p_left else "right"
 
+    def state(self) -> dict[str, Any]:
+        """Its random stream (the noise) and how many answers were random."""
+        state: dict[str, Any] = {"random_answers": self.random_answers}
+        if self.rng is not None:
+            state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if "rng" in state and self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
+        self.random_answers = state.get("random_answers", self.random_answers)
+
     def __repr__(self) -> str:
         return f"OracleLabeler(name={self.name!r})"
 
@@ -157,7 +335,7 @@ class ReplayExhaustedError(LookupError):
     """A :class:`ReplayLabeler` was asked for more answers than its file holds."""
 
 
-class ReplayLabeler:
+class ReplayLabeler(SyncLabeler):
     """Answers from a label file recorded earlier (a :class:`~rlhf_lite.preferences.LabelStore` file).
 
     For each question it looks for an unused record about the same two segments (by uid, in either order; the
@@ -181,7 +359,7 @@ class ReplayLabeler:
         self.match = match
         self.name = f"replay:{self.path.name}"
         self.used = [False] * len(self.records)
-        self.last_source: dict[str, Any] | None = None
+        super().__init__()
         self._by_uids: dict[tuple[str, str], list[int]] = {}
         for i, r in enumerate(self.records):
             if all(r.uids):
@@ -218,7 +396,8 @@ class ReplayLabeler:
             if self.match == "uid" and self.remaining:
                 raise ReplayExhaustedError(
                     f"replay file {self.path} has no unused answer about segments {left.uid!r} and {right.uid!r} "
-                    f"({self.remaining} unused answers are about other segments); use match='auto' to fall back to file order"
+                    f"({self.remaining} unused answers are about other segments); "
+                    "use match='auto' to fall back to file order"
                 )
             raise ReplayExhaustedError(
                 f"replay file {self.path} has run out: all {len(self.records)} recorded answers are used; "
@@ -236,6 +415,21 @@ class ReplayLabeler:
             "same_clips": _same_clip(left, recorded_left) and _same_clip(right, recorded_right),
         }
         return flip_answer(record.answer) if flipped else record.answer
+
+    def _recorded(self, record_id: str) -> PreferenceRecord:
+        return next(r for r in self.records if r.id == record_id)
+
+    def state(self) -> dict[str, Any]:
+        """Which recorded answers are used."""
+        return {"used": list(self.used)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if "used" in state:
+            if len(state["used"]) != len(self.used):
+                raise ValueError(
+                    f"the replay file has {len(self.used)} answers, the checkpoint used one with {len(state['used'])}"
+                )
+            self.used[:] = state["used"]
 
     def __repr__(self) -> str:
         return f"ReplayLabeler({str(self.path)!r}, {self.remaining}/{len(self.records)} answers left)"
@@ -267,7 +461,7 @@ def _same_clip(segment: Segment, payload: dict[str, Any]) -> bool:
 
 
 def label_pairs(
-    labeler: Labeler,
+    labeler: SyncLabeler,
     pairs: Sequence[tuple[Segment, Segment]],
     store: LabelStore | None,
     *,
@@ -275,34 +469,19 @@ def label_pairs(
     meta: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> list[PreferenceRecord]:
-    """Ask ``labeler`` about each pair and write every answer to ``store`` at once (crash-safe).
+    """Ask a synchronous ``labeler`` about each pair and write every answer to ``store`` at once (crash-safe).
 
     ``store=None`` keeps the records in memory only (quick experiments, benchmarks). Each record notes how
     many seconds the answer took and, for a replay labeler, which recorded answer it replayed. Returns the new
-    records in order.
+    records in order (:meth:`SyncLabeler.ask`, then :meth:`SyncLabeler.answers`).
     """
-    if not isinstance(getattr(labeler, "name", None), str) or not callable(getattr(labeler, "label", None)):
-        raise ValueError(f"labeler must have a 'name' string and a label(left, right) method, got {type(labeler).__name__}")
-    if store is not None and not isinstance(store, LabelStore):
-        raise ValueError(f"store must be a LabelStore or None, got {type(store).__name__}")
-    pairs = list(pairs)
-    for k, pair in enumerate(pairs):
-        if not isinstance(pair, (tuple, list)) or len(pair) < 2:
-            raise ValueError(f"pairs[{k}] must be a (left, right) pair of Segments, got {type(pair).__name__}")
-        check_pair(pair[0], pair[1])
-    records = []
-    for left, right in tqdm(pairs, desc=f"labels from {labeler.name}", unit="label", disable=not progress, leave=False):
-        t0 = time.perf_counter()
-        answer = check_answer(labeler.label(left, right))
-        seconds = time.perf_counter() - t0
-        extra = dict(meta or {})
-        source = getattr(labeler, "last_source", None)
-        if source:
-            extra.update(source)
-        if store is not None:
-            records.append(store.add(left, right, answer, labeler.name, seconds=seconds, env_id=env_id, meta=extra))
-        else:
-            records.append(
-                PreferenceRecord.from_segments(left, right, answer, labeler.name, seconds=seconds, env_id=env_id, meta=extra)
-            )
-    return records
+    if not isinstance(labeler, SyncLabeler):
+        raise ValueError(
+            f"labeler must be a SyncLabeler (an OracleLabeler, a ReplayLabeler, or a subclass with a 'name' and "
+            f"label(left, right)), got {type(labeler).__name__}"
+        )
+    if store is not None and env_id is None and store.header is not None:
+        env_id = store.header.get("env_id")
+    labeler.answers()  # only this call's answers
+    labeler.ask(pairs, meta, store=store, env_id=env_id, progress=progress)
+    return labeler.answers()

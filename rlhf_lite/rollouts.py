@@ -8,7 +8,8 @@ A *segment* is a short window of a trajectory (1-2 seconds of behaviour): the un
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -81,7 +82,9 @@ def rollout(
     so frame ``t`` shows the state the agent acted on at step ``t``.
     """
     if render and env.render_mode != "rgb_array":
-        raise ValueError(f"render=True needs an env made with render_mode='rgb_array', this one has {env.render_mode!r}")
+        raise ValueError(
+            f"render=True needs an env made with render_mode='rgb_array', this one has {env.render_mode!r}"
+        )
     obs, _ = env.reset(seed=seed)
     observations, actions, rewards, frames = [], [], [], []
     terminated = False
@@ -199,6 +202,59 @@ def cut_segments(
             )
         )
     return segments
+
+
+def random_rollout(vec: gym.vector.VectorEnv, steps: int, restart_every: int | None = None) -> dict:
+    """``steps`` steps of uniformly random actions in every env, restarting the episodes every
+    ``restart_every`` steps: a batch like PPO's rollout_hook gets, ``observations [T, N, ...]``,
+    ``actions [T, N, ...]``, ``true_rewards [T, N]``, ``dones [T, N]`` (True at the last step of each piece).
+
+    Restarts matter: a random policy soon dangles, but fresh episodes start anywhere (upright too), so
+    short pieces of many episodes show the labeler far more different situations than one long episode."""
+    restart_every = restart_every or steps
+    out: dict[str, list] = {"observations": [], "actions": [], "true_rewards": [], "dones": []}
+    for t in range(steps):
+        if t % restart_every == 0:
+            obs, _ = vec.reset()
+        action = vec.action_space.sample()
+        out["observations"].append(obs)
+        out["actions"].append(action)
+        obs, reward, terminated, truncated, _ = vec.step(action)
+        out["true_rewards"].append(reward)
+        out["dones"].append(terminated | truncated | ((t + 1) % restart_every == 0))
+    vec.close()
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def cut_batch(batch: dict, length: int, n: int, rng: np.random.Generator, uid_prefix: str = "") -> list[Segment]:
+    """Up to ``n`` random clips of ``length`` steps from rollout arrays ``[T, N, ...]`` (distinct windows).
+
+    A window may not run past the end of an episode: with same-step autoreset, ``dones[t]`` marks the last
+    step of an episode, so a valid window has no done before its last step. Uids ``<prefix>e<env>t<start>-<k>``.
+    """
+    dones = np.asarray(batch["dones"], dtype=bool)
+    T, N = dones.shape
+    if T < length:
+        return []
+    ended = np.concatenate([np.zeros((1, N), int), np.cumsum(dones[:-1], axis=0)])  # dones before step t
+    starts = np.arange(T - length + 1)
+    ok = (ended[starts + length - 1] - ended[starts]) == 0  # [S, N]: no episode ends inside the window
+    choices = np.argwhere(ok)
+    if len(choices) == 0:
+        return []
+    picked = choices[rng.choice(len(choices), size=min(n, len(choices)), replace=False)]
+    batch_id = int(rng.integers(1 << 30))
+    return [
+        Segment(
+            observations=np.asarray(batch["observations"][t : t + length, e]),
+            actions=np.asarray(batch["actions"][t : t + length, e]),
+            true_rewards=np.asarray(batch["true_rewards"][t : t + length, e], dtype=np.float64),
+            uid=f"{uid_prefix}e{e}t{t}-{batch_id:x}",
+            episode=int(e),
+            start=int(t),
+        )
+        for t, e in picked
+    ]
 
 
 def _check_gamma(gamma: float) -> None:

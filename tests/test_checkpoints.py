@@ -14,14 +14,24 @@ import numpy as np
 import pytest
 import torch
 
-from rlhf_lite import agents, checkpoints, labelers, loop
+from rlhf_lite import agents, checkpoints, labelers, loop, tasks
 from rlhf_lite import reward_model as rm
 
 PEND_OBS, PEND_ACT = gym.spaces.Box(-8.0, 8.0, (3,), np.float32), gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
 CART_OBS, CART_ACT = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2)
 
-TINY = dict(env_id="CartPole-v1", horizon=50, total_steps=400 + 3 * 512, label_budget=8, initial_fraction=0.5,
-            queries_per_round=2, segment_length=10, segments_per_round=12, steps_per_round=512, eval_episodes=1)
+TINY = dict(
+    env_id="CartPole-v1",
+    horizon=50,
+    total_steps=400 + 3 * 512,
+    label_budget=8,
+    initial_fraction=0.5,
+    queries_per_round=2,
+    segment_length=10,
+    segments_per_round=12,
+    steps_per_round=512,
+    eval_episodes=1,
+)
 
 
 class SimulatedCrash(BaseException):
@@ -101,7 +111,7 @@ def test_atomic_write_fsyncs_before_the_rename_and_leaves_nothing_on_failure(tmp
     [
         lambda p: agents.PPOAgent(PEND_OBS, PEND_ACT, agents.PPOConfig(), seed=0).save(p),
         lambda p: rm.RewardEnsemble(PEND_OBS, PEND_ACT, seed=0).save(str(p)),
-        lambda p: loop.save_history([{"round": 0}], p),
+        lambda p: tasks.save_history([{"round": 0}], p),
     ],
     ids=["agent", "reward", "history"],
 )
@@ -216,8 +226,10 @@ def test_files_of_two_saves_mixed_by_hand_are_refused(tmp_path, two_rounds):
     run.save(tmp_path / "a")
     other = agents.PPOAgent(run.agent.observation_space, run.agent.action_space, run.agent.config, seed=5)
     other.save(tmp_path / "a" / "agent.pt")
-    with pytest.raises(checkpoints.CheckpointError,
-                       match=r"agent.pt (is not the agent.pt this checkpoint saved|has \d+ bytes, but).*round 0"):
+    with pytest.raises(
+        checkpoints.CheckpointError,
+        match=r"agent.pt (is not the agent.pt this checkpoint saved|has \d+ bytes, but).*round 0",
+    ):
         loop.RLHFLoop.resume(tmp_path / "a", oracle(), progress=False)
 
 
@@ -238,8 +250,9 @@ def test_truncated_or_empty_weights_name_the_file(files):
     (files / "empty.pt").write_bytes(b"")
     (files / "text.pt").write_text("hello")
     for name in ("cut.pt", "empty.pt", "text.pt"):
-        with pytest.raises(checkpoints.CheckpointError,
-                           match=rf"{files / name} cannot be read as a PPOAgent .*truncated"):
+        with pytest.raises(
+            checkpoints.CheckpointError, match=rf"{files / name} cannot be read as a PPOAgent .*truncated"
+        ):
             agents.PPOAgent.from_checkpoint(files / name)
         with pytest.raises(checkpoints.CheckpointError, match=rf"{files / name} cannot be read as a RewardEnsemble"):
             rm.RewardEnsemble.load(str(files / name))
@@ -294,7 +307,7 @@ def test_loop_checkpoint_damage_names_the_file(tmp_path, two_rounds):
         loop.RLHFLoop.resume(tmp_path / "nowhere", oracle(), progress=False)
     (tmp_path / "h.json").write_text("{")
     with pytest.raises(checkpoints.CheckpointError, match="h.json is not valid JSON"):
-        loop.load_history(tmp_path / "h.json")
+        tasks.load_history(tmp_path / "h.json")
 
 
 def test_reward_file_from_another_task_is_named(tmp_path, two_rounds):
@@ -304,6 +317,7 @@ def test_reward_file_from_another_task_is_named(tmp_path, two_rounds):
     state.pop("files", None)  # as an older rlhf_lite wrote it: no manifest to catch the swap
     (folder / "loop.json").write_text(json.dumps(state))
     rm.RewardEnsemble(PEND_OBS, PEND_ACT, run.reward_config, seed=0).save(str(folder / "reward.pt"))
-    with pytest.raises(checkpoints.CheckpointError,
-                       match=r"reward.pt does not fit this loop's reward model.*Box\(3,\).*another task"):
+    with pytest.raises(
+        checkpoints.CheckpointError, match=r"reward.pt does not fit this loop's reward model.*Box\(3,\).*another task"
+    ):
         loop.RLHFLoop.resume(folder, oracle(), progress=False)

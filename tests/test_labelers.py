@@ -207,7 +207,7 @@ def test_label_pairs_replay_records_its_source(tmp_path):
 
 
 def test_label_pairs_rejects_a_bad_answer_without_writing(tmp_path):
-    class Sloppy:
+    class Sloppy(labelers.SyncLabeler):
         name = "sloppy"
 
         def label(self, left, right):
@@ -217,7 +217,68 @@ def test_label_pairs_rejects_a_bad_answer_without_writing(tmp_path):
     with pytest.raises(ValueError, match="answer='the left one'"):
         labelers.label_pairs(Sloppy(), [(seg(1.0), seg(2.0))], store, progress=False)
     assert len(store) == 0
-    with pytest.raises(ValueError, match="labeler must have a 'name'"):
+    with pytest.raises(ValueError, match="labeler must be a SyncLabeler"):
         labelers.label_pairs(object(), [], store)
     with pytest.raises(ValueError, match=r"pairs\[0\]"):
         labelers.label_pairs(Sloppy(), [seg(1.0)], store)
+
+
+# ---- the Labeler protocol ---------------------------------------------------------------------------------------
+
+
+def test_every_labeler_implements_the_protocol(tmp_path):
+    from rlhf_lite import widgets
+
+    path, _ = recorded_file(tmp_path)
+    widget = widgets.WidgetLabeler(tmp_path / "mine.jsonl", headless=True)
+    for labeler in (labelers.OracleLabeler(noise_prob=0.0), labelers.ReplayLabeler(path), widget):
+        labelers.check_labeler(labeler)  # raises if a method is missing
+        assert isinstance(labeler, labelers.Labeler)
+    with pytest.raises(ValueError, match="without ask, answers"):
+        labelers.check_labeler(type("OnlyLabel", (), {"name": "x", "label": lambda self, a, b: "left"})())
+
+
+def test_sync_labelers_answer_inside_ask_and_hand_each_answer_out_once(tmp_path):
+    oracle = labelers.OracleLabeler(noise_prob=0.0)
+    pairs = [(seg(1.0, uid="a"), seg(2.0, uid="b")), (seg(3.0, uid="c"), seg(0.0, uid="d"))]
+    store = prefs.LabelStore(tmp_path / "labels.jsonl")
+    oracle.ask(pairs, {"round": 2}, store=store, env_id="Pendulum-v1")
+    got = oracle.answers(at_least=2)
+    assert [r.answer for r in got] == ["right", "left"] and all(r.meta == {"round": 2} for r in got)
+    assert [r.id for r in store.labels()] == [r.id for r in got], "written to the store as they came"
+    assert oracle.answers() == [] and oracle.retracted() == set() and oracle.room(5, 1) == 5
+
+
+def test_oracle_state_restores_its_noise_stream():
+    def noisy():
+        return labelers.OracleLabeler(noise_prob=0.5, rng=np.random.default_rng(7))
+
+    pairs = [(seg(float(i)), seg(float(10 - i))) for i in range(20)]
+    whole = noisy()
+    answers = [whole.label(*p) for p in pairs]
+    first = noisy()
+    [first.label(*p) for p in pairs[:10]]
+    later = labelers.OracleLabeler(noise_prob=0.5, rng=np.random.default_rng(99))  # another stream ...
+    later.restore(json.loads(json.dumps(first.state())))  # ... continued from the saved one
+    assert [later.label(*p) for p in pairs[10:]] == answers[10:]
+    assert later.random_answers == whole.random_answers
+
+
+def test_replay_state_round_trips_and_refuses_another_file(tmp_path):
+    path, pairs = recorded_file(tmp_path)
+    replay = labelers.ReplayLabeler(path)
+    replay.label(*pairs[0])
+    again = labelers.ReplayLabeler(path)
+    again.restore(replay.state())
+    assert again.remaining == replay.remaining == 3
+    (tmp_path / "short").mkdir()
+    short, _ = recorded_file(tmp_path / "short", answers=("left",))
+    with pytest.raises(ValueError, match="the replay file has 1 answers"):
+        labelers.ReplayLabeler(short).restore(replay.state())
+
+
+def test_label_pairs_trains_a_replayed_answer_on_the_clips_actually_judged(tmp_path):
+    path, recorded = recorded_file(tmp_path, answers=("left",))
+    other = (seg(5.0, uid="new-a", obs_value=1.0), seg(6.0, uid="new-b", obs_value=1.0))  # matched by order only
+    (record,) = labelers.label_pairs(labelers.ReplayLabeler(path), [other], None, progress=False)
+    assert record.uids == ("s0", "s1") and record.answer == "left" and not record.meta["same_clips"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
 import time
 
 import numpy as np
@@ -15,12 +14,22 @@ import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from rlhf_lite import agents, envs, labelers, loop, preferences, widgets  # noqa: E402
+from rlhf_lite import agents, envs, labelers, loop, preferences, rollouts, tasks, widgets  # noqa: E402
 
 torch.set_num_threads(1)
 
-TINY = dict(env_id="CartPole-v1", horizon=50, total_steps=400 + 3 * 512, label_budget=8, initial_fraction=0.5,
-            queries_per_round=2, segment_length=10, segments_per_round=12, steps_per_round=512, eval_episodes=3)
+TINY = dict(
+    env_id="CartPole-v1",
+    horizon=50,
+    total_steps=400 + 3 * 512,
+    label_budget=8,
+    initial_fraction=0.5,
+    queries_per_round=2,
+    segment_length=10,
+    segments_per_round=12,
+    steps_per_round=512,
+    eval_episodes=3,
+)
 """Four rounds (random policy + 3 of PPO), 8 labels: seconds per run."""
 
 TIMING_KEYS = {"seconds"}
@@ -68,7 +77,18 @@ def test_every_field_has_help():
     assert all(len(h) > 10 for h in loop.RLHFConfig.help().values())
 
 
-@pytest.mark.parametrize("budget, fraction, per, rounds", [(25, 0.4, 3, 24), (50, 0.25, 4, 24), (7, 0.0, 1, 3), (10, 1.0, 3, 5), (30, 0.2, 2, 4), (5, 0.5, 2, 0), (200, 0.4, 14, 10)])
+@pytest.mark.parametrize(
+    "budget, fraction, per, rounds",
+    [
+        (25, 0.4, 3, 24),
+        (50, 0.25, 4, 24),
+        (7, 0.0, 1, 3),
+        (10, 1.0, 3, 5),
+        (30, 0.2, 2, 4),
+        (5, 0.5, 2, 0),
+        (200, 0.4, 14, 10),
+    ],
+)
 def test_label_schedule_spends_the_budget_early(budget, fraction, per, rounds):
     cfg = loop.RLHFConfig(label_budget=budget, initial_fraction=fraction, queries_per_round=per)
     schedule = loop.label_schedule(cfg, rounds)
@@ -84,17 +104,35 @@ def test_label_schedule_spends_the_budget_early(budget, fraction, per, rounds):
         assert sum(after[half:]) > 0  # ... but some late, so the predictor keeps up with the policy
 
 
+def test_min_initial_labels_raises_the_labels_before_training_within_the_budget():
+    small = loop.RLHFConfig(label_budget=10, initial_fraction=0.4, min_initial_labels=8)
+    schedule = loop.label_schedule(small, 19)
+    assert schedule[0] == 8 and sum(schedule) == 10
+    tiny = loop.label_schedule(small.replace(label_budget=5), 19)
+    assert tiny[0] == 5 and sum(tiny) == 5  # never more than the budget
+    default = loop.label_schedule(small.replace(min_initial_labels=1), 19)
+    assert default[0] == 4  # the 40% share alone (the control)
+    assert tasks.lesson_config().min_initial_labels == 8
+    lesson = loop.label_schedule(tasks.lesson_config(), 19)
+    assert lesson[0] == 10  # at 25 labels the share (10) is above the minimum: the main run is unchanged
+
+
 def test_lesson_config_is_notebook_04s_main_run_and_its_oracle_has_a_stream_per_seed():
-    config = loop.lesson_config()
-    assert (config.env_id, config.label_budget, config.total_steps, config.noise_prob) == ("Pendulum-v1", 25, 80_000, 0.1)
-    assert loop.lesson_config(label_budget=10, noise_prob=0.0).label_budget == 10
-    assert loop.lesson_config(fast=True).env_id == "CartPole-v1"  # the quick task: learns in seconds
-    assert loop.lesson_config(fast=True).total_steps < config.total_steps / 3
-    oracle = loop.lesson_oracle(config, seed=0)
+    config = tasks.lesson_config()
+    assert (config.env_id, config.label_budget, config.total_steps, config.noise_prob) == (
+        "Pendulum-v1",
+        25,
+        80_000,
+        0.1,
+    )
+    assert tasks.lesson_config(label_budget=10, noise_prob=0.0).label_budget == 10
+    assert tasks.lesson_config(fast=True).env_id == "CartPole-v1"  # the quick task: learns in seconds
+    assert tasks.lesson_config(fast=True).total_steps < config.total_steps / 3
+    oracle = tasks.lesson_oracle(config, seed=0)
     assert oracle.noise_prob == config.noise_prob and oracle.name.startswith("oracle(noise=0.1")
-    streams = [loop.lesson_oracle(config, seed=s).rng.random(4).tolist() for s in (0, 0, 1)]
+    streams = [tasks.lesson_oracle(config, seed=s).rng.random(4).tolist() for s in (0, 0, 1)]
     assert streams[0] == streams[1] != streams[2]  # repeatable, and each seed its own label noise
-    assert loop.lesson_oracle(loop.lesson_config(noise_prob=0.0), seed=3).noise_prob == 0.0
+    assert tasks.lesson_oracle(tasks.lesson_config(noise_prob=0.0), seed=3).noise_prob == 0.0
 
 
 def test_pairs_never_show_a_clip_twice_in_a_row():
@@ -118,8 +156,13 @@ def test_cut_batch_never_crosses_an_episode_end():
     dones = np.zeros((T, N), bool)
     dones[[9, 19, 29, 39], :] = True  # episodes of 10 steps
     obs = np.stack([np.stack([np.full(2, 100 * t + n) for n in range(N)]) for t in range(T)]).astype(np.float32)
-    batch = {"observations": obs, "actions": np.zeros((T, N), np.int64), "true_rewards": np.ones((T, N)), "dones": dones}
-    segs = loop.cut_batch(batch, L, 1000, np.random.default_rng(0))
+    batch = {
+        "observations": obs,
+        "actions": np.zeros((T, N), np.int64),
+        "true_rewards": np.ones((T, N)),
+        "dones": dones,
+    }
+    segs = rollouts.cut_batch(batch, L, 1000, np.random.default_rng(0))
     assert len(segs) == N * 4 * (10 - L + 1)  # every valid window, each once
     for s in segs:
         steps = (s.observations[:, 0] // 100).astype(int)
@@ -153,8 +196,43 @@ def test_oracle_loop_end_to_end(tmp_path):
     assert {r.meta["selection"] for r in stored if r.meta["round"] == 0} == {"distance"}
     assert {r.meta["selection"] for r in stored if r.meta["round"] > 0} == {"active"}
     # history saves and reloads
-    loop.save_history(history, tmp_path / "history.json")
-    assert loop.load_history(tmp_path / "history.json") == json.loads(json.dumps(history))
+    tasks.save_history(history, tmp_path / "history.json")
+    assert tasks.load_history(tmp_path / "history.json") == json.loads(json.dumps(history))
+
+
+def test_a_failed_label_write_costs_no_label_and_no_steps(tmp_path, monkeypatch):
+    """Issue 11, finding 7: a write that fails mid-round (a full disk) counts only the labels on disk, and
+    running the round again asks the rest without training PPO (and stepping the env) a second time."""
+    from rlhf_lite import label_store
+
+    cfg = loop.RLHFConfig(**TINY)
+    run = loop.RLHFLoop(cfg, oracle(), seed=0, store=tmp_path / "labels.jsonl")
+    run.step_round()  # round 0
+    add, writes = label_store.LabelStore.add_record, []
+
+    def full_disk_on_the_second_write(store, record):
+        writes.append(record)
+        if len(writes) == 2:
+            raise label_store.LabelWriteError(28, "No space left on device", store.path, rolled_back=True)
+        return add(store, record)
+
+    monkeypatch.setattr(label_store.LabelStore, "add_record", full_disk_on_the_second_write)
+    due, steps = run.schedule[1], run.env_steps
+    assert due >= 2, "the test needs a round that asks two labels or more"
+    with pytest.raises(label_store.LabelWriteError):
+        run.step_round()
+    assert run.round == 0 and run.asked == run.schedule[0] + 1  # only the label that reached the disk counts
+    on_disk = preferences.LabelStore(tmp_path / "labels.jsonl").labels()
+    assert [r.id for r in on_disk] == [r.id for r in run.records]  # memory matches disk
+    trained = run.env_steps
+    assert trained > steps
+    monkeypatch.setattr(label_store.LabelStore, "add_record", add)  # space freed
+    run.step_round()
+    assert run.round == 1 and run.env_steps == trained  # no second round of PPO
+    assert len(run.records) == sum(run.schedule[:2]) == run.asked  # the round's budget, neither less nor more
+    run.run()
+    assert len(run.records) == cfg.label_budget
+    assert run.history[-1]["env_steps"] == 400 + 3 * 512
 
 
 def test_absorbing_state_is_marked_only_where_an_episode_can_end_early():
@@ -166,6 +244,7 @@ def test_absorbing_state_is_marked_only_where_an_episode_can_end_early():
     assert pendulum.observation_space.shape == (3,)  # nothing to mark: label files of 3 numbers still fit
     cartpole.run(max_rounds=1)
     assert all(r.segments()[0].observations.shape[1] == 5 for r in cartpole.records)
+
 
 def test_same_seed_same_run_and_the_true_reward_never_reaches_the_learner(monkeypatch):
     cfg = loop.RLHFConfig(**dict(TINY, selection="random"))
@@ -193,8 +272,10 @@ def test_replay_labeler_repeats_a_recorded_run(tmp_path):
     second = loop.RLHFLoop(cfg, replay, seed=5)
     second.run()
     assert [r.answer for r in second.records] == [r.answer for r in first.records]
-    assert all(r.labeler == "replay:recorded.jsonl" and r.meta["matched_by"] == "uid" and r.meta["same_clips"]
-               for r in second.records)
+    assert all(
+        r.labeler == "replay:recorded.jsonl" and r.meta["matched_by"] == "uid" and r.meta["same_clips"]
+        for r in second.records
+    )
     assert without_timing(second.history) == without_timing(first.history)
     assert replay.remaining == 0
 
@@ -216,8 +297,15 @@ def test_replayed_answers_about_other_clips_train_on_the_recorded_clips(tmp_path
 
 def test_widget_labeler_driven_by_button_clicks(tmp_path):
     cfg = loop.RLHFConfig(**TINY)
-    lab = widgets.WidgetLabeler(tmp_path / "clicks.jsonl", "CartPole-v1", name="tester", target=cfg.label_budget,
-                                headless=False, prefetch=0, clip_height=32)
+    lab = widgets.WidgetLabeler(
+        tmp_path / "clicks.jsonl",
+        "CartPole-v1",
+        name="tester",
+        target=cfg.label_budget,
+        headless=False,
+        prefetch=0,
+        clip_height=32,
+    )
     truth = oracle(noise=0.0)
     run = loop.RLHFLoop(cfg, lab, seed=0)
     entries = []
@@ -249,6 +337,56 @@ def test_widget_labeler_driven_by_button_clicks(tmp_path):
     assert entries[0]["labels"] == run.schedule[0]  # training waited for the labels asked before it
     assert entries[-1]["labels"] >= cfg.label_budget - cfg.queries_per_round
     lab.close()
+
+
+class _SlowPerson:
+    """A labeler written against the protocol alone (no SyncLabeler, no widget): it answers one pair per
+    answers() call, or as many as it is made to wait for, and takes back its answers to pairs marked "round 2"."""
+
+    name = "slow person"
+
+    def __init__(self):
+        self.truth, self.queue, self.done, self.beliefs = oracle(noise=0.0), [], [], []
+
+    def ask(self, pairs, meta=None, *, store=None, env_id=None):
+        self.queue += [(left, right, dict(meta or {})) for left, right in pairs]
+
+    def answers(self, at_least=0, timeout=None):
+        out = []
+        while self.queue and (len(out) < max(1, at_least)):
+            left, right, meta = self.queue.pop(0)
+            answer = self.truth.label(left, right)
+            out.append(preferences.PreferenceRecord.from_segments(left, right, answer, self.name, meta=meta))
+        self.done += out
+        return out
+
+    def retracted(self):
+        return {r.id for r in self.done if r.meta.get("round") == 2}
+
+    def room(self, due, queue_limit):
+        return max(0, min(due, queue_limit - len(self.queue)))
+
+    def state(self):
+        return {}
+
+    def restore(self, state):
+        pass
+
+    def show_belief(self, predict, note=""):
+        self.beliefs.append(note)
+
+
+def test_the_loop_needs_only_the_labeler_protocol():
+    cfg = loop.RLHFConfig(**TINY)
+    person = _SlowPerson()
+    run = loop.RLHFLoop(cfg, person, seed=0)
+    history = run.run()
+    assert [e["round"] for e in history] == [0, 1, 2, 3]
+    assert history[0]["labels"] == run.schedule[0], "training waited for the labels asked before it"
+    taken_back = {r.id for r in person.done if r.meta["round"] == 2}
+    assert taken_back and not taken_back & {r.id for r in run.live_records()}
+    assert len(run.records) == len(person.done) and run.asked <= cfg.label_budget
+    assert person.beliefs and person.beliefs[0].startswith("trained on"), "the belief reached the labeler"
 
 
 def test_widget_falls_back_to_the_oracle_when_headless(tmp_path):
@@ -325,16 +463,17 @@ def test_preferences_alone_improve_the_true_return_on_the_quick_task():
     while by luck), so the check compares distributions: the share of (trained, untrained) pairs in which the
     trained policy does better (the Mann-Whitney statistic, 0.5 when training changes nothing), and the
     medians. A loop that does not learn from the labels fails both."""
-    untrained, trained = _untrained_and_trained(loop.quick_config(eval_episodes=0), trained_seeds=range(5))
+    untrained, trained = _untrained_and_trained(tasks.quick_config(eval_episodes=0), trained_seeds=range(5))
     wins = float(np.mean(trained[:, None] > untrained[None, :]))
     assert wins >= 0.8, (wins, trained, untrained)
     assert np.median(trained) - np.median(untrained) >= 100, (trained, untrained)  # half the 200-step horizon
 
 
-class _CoinFlipLabeler:
+class _CoinFlipLabeler(labelers.SyncLabeler):
     """The negative control: answers left or right at random, whatever the clips show."""
 
     def __init__(self, seed: int):
+        super().__init__()
         self.name, self.rng = "coin flip", np.random.default_rng([seed, 9])
 
     def label(self, left, right) -> str:
@@ -349,13 +488,14 @@ def _swung_up(trained: np.ndarray, untrained: np.ndarray) -> bool:
 
 @pytest.mark.slow
 def test_the_lessons_own_configuration_learns_from_noisy_labels_and_coin_flips_do_not():
-    """Notebook 04's main run exactly as the reader gets it (``loop.lesson_config()``, its oracle wrong at
+    """Notebook 04's main run exactly as the reader gets it (``tasks.lesson_config()``, its oracle wrong at
     random 10% of the time, a labeler stream of its own per seed), over 4 seeds, against 8 untrained policies.
     Negative control: the same loop taught by coin flips must not pass the same check. (The benchmark,
     ``benchmarks/rlhf_pendulum.py``, measures the whole distribution over seeds 0-9; this is its CI-sized check.)"""
-    config = loop.lesson_config(eval_episodes=0)
-    untrained = np.array([loop.RLHFLoop(config, loop.lesson_oracle(config, s), seed=100 + s).evaluate(10, seed=500)
-                          for s in range(8)])
+    config = tasks.lesson_config(eval_episodes=0)
+    untrained = np.array(
+        [loop.RLHFLoop(config, tasks.lesson_oracle(config, s), seed=100 + s).evaluate(10, seed=500) for s in range(8)]
+    )
 
     def trained(labeler_for, seeds):
         out = []
@@ -366,7 +506,7 @@ def test_the_lessons_own_configuration_learns_from_noisy_labels_and_coin_flips_d
             out.append(run.evaluate(10, seed=500))
         return np.array(out)
 
-    taught = trained(lambda s: loop.lesson_oracle(config, s), range(4))
+    taught = trained(lambda s: tasks.lesson_oracle(config, s), range(4))
     assert _swung_up(taught, untrained), (taught, untrained)
     coin = trained(_CoinFlipLabeler, range(2))
     assert not _swung_up(coin, untrained), (coin, untrained)

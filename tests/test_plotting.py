@@ -19,7 +19,7 @@ def _frames(t=12, h=40, w=60):
     """A moving white square on black: every frame differs, so a GIF must keep them all."""
     frames = np.zeros((t, h, w, 3), np.uint8)
     for i in range(t):
-        frames[i, 10:20, 2 + 4 * i:12 + 4 * i] = 255
+        frames[i, 10:20, 2 + 4 * i : 12 + 4 * i] = 255
     return frames
 
 
@@ -66,7 +66,11 @@ def test_gif_bytes_scales_and_subsamples_long_clips():
 
 @pytest.mark.parametrize(
     "bad, match",
-    [(np.zeros((0, 4, 4, 3), np.uint8), "shape"), (np.zeros((2, 4, 4), np.uint8), "shape"), (np.zeros((2, 4, 4, 3)), "dtype")],
+    [
+        (np.zeros((0, 4, 4, 3), np.uint8), "shape"),
+        (np.zeros((2, 4, 4), np.uint8), "shape"),
+        (np.zeros((2, 4, 4, 3)), "dtype"),
+    ],
 )
 def test_bad_frames_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -147,8 +151,12 @@ def test_episode_frames_end_with_the_final_state():
 
 
 def test_clips_in_a_row_show_each_clip_once_with_a_note():
-    html = plotting.clips_in_a_row([_frames(t=4), _frames(t=6), _frames(t=9)], ["untrained", "RLHF", "true reward"],
-                                   fps=10, note="the arrow <is> the motor").data
+    html = plotting.clips_in_a_row(
+        [_frames(t=4), _frames(t=6), _frames(t=9)],
+        ["untrained", "RLHF", "true reward"],
+        fps=10,
+        note="the arrow <is> the motor",
+    ).data
     gifs = [base64.b64decode(m) for m in re.findall(r"base64,([^\"]+)", html)]
     assert len(gifs) == 3 and {sum(_gif_ms(g)) for g in gifs} == {900}
     assert html.count("RLHF") == 1 and "the arrow &lt;is&gt; the motor" in html
@@ -157,8 +165,10 @@ def test_clips_in_a_row_show_each_clip_once_with_a_note():
     assert "rlhf-clip-note" not in plotting.side_by_side(_frames(), _frames()).data
 
 
-@pytest.mark.parametrize("value, digits, text", [(-0.3, 0, "0"), (-0.0, 0, "0"), (-0.6, 0, "-1"), (12.34, 1, "12.3"),
-                                                 (-0.04, 1, "0.0"), (-1552.2, 0, "-1552")])
+@pytest.mark.parametrize(
+    "value, digits, text",
+    [(-0.3, 0, "0"), (-0.0, 0, "0"), (-0.6, 0, "-1"), (12.34, 1, "12.3"), (-0.04, 1, "0.0"), (-1552.2, 0, "-1552")],
+)
 def test_number_never_prints_a_negative_zero(value, digits, text):
     assert plotting.number(value, digits) == text
 
@@ -173,8 +183,17 @@ def test_wrap_breaks_lines_between_words_only():
 
 
 def _history(labels):
-    return [{"round": i, "labels": n, "env_steps": 1000 * (i + 1), "true_return": -100.0 + i,
-             "predicted_return": 0.1 * i, "seconds": float(i)} for i, n in enumerate(labels)]
+    return [
+        {
+            "round": i,
+            "labels": n,
+            "env_steps": 1000 * (i + 1),
+            "true_return": -100.0 + i,
+            "predicted_return": 0.1 * i,
+            "seconds": float(i),
+        }
+        for i, n in enumerate(labels)
+    ]
 
 
 def test_dashboard_axes_count_whole_labels_and_wrap_long_labels():

@@ -14,10 +14,11 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from rlhf_lite import clip_drawing, envs, labelers, preferences, rollouts, widgets  # noqa: E402
-from rlhf_lite.widgets import presence  # noqa: E402
-from rlhf_lite.config import Config, param  # noqa: E402
 import dataclasses  # noqa: E402
+
+from rlhf_lite import clip_drawing, envs, labelers, preferences, rollouts, widgets  # noqa: E402
+from rlhf_lite.config import Config, param  # noqa: E402
+from rlhf_lite.widgets import presence  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -30,6 +31,7 @@ class RewardModelConfig(Config):
     noise_prob: float = param(0.1, "assumed chance of a random answer", low=0.0, high=1.0, high_open=True)
     bootstrap: bool = param(True, "resample the labels per member", choices=(True, False))
     activation: str = param("relu", "non-linearity", choices=("relu", "tanh"))
+
 
 ENV = "Pendulum-v1"
 
@@ -99,7 +101,12 @@ def test_undo_retracts_and_shows_the_pair_again(tmp_path, pairs):
     store = preferences.LabelStore(tmp_path / "labels.jsonl")
     assert [(r.meta["pair_id"], r.answer) for r in store.labels()] == [(0, "left"), (1, "equal"), (2, "cant_tell")]
     everything = store.all_records()
-    assert [(r.meta["pair_id"], r.answer) for r in everything] == [(0, "left"), (1, "right"), (1, "equal"), (2, "cant_tell")]
+    assert [(r.meta["pair_id"], r.answer) for r in everything] == [
+        (0, "left"),
+        (1, "right"),
+        (1, "equal"),
+        (2, "cant_tell"),
+    ]
     assert store.retracted_ids() == {everything[1].id}
     # Undo all the way back, then once more: nothing left from this session, nothing else changes.
     for _ in range(4):
@@ -119,7 +126,12 @@ def test_store_resumes_with_its_count(tmp_path, pairs):
     assert again.undo_button.disabled, "undo only takes back this session's answers"
     again.submit_pairs(pairs[3:4])
     again.buttons["right"].click()
-    assert [r.answer for r in preferences.LabelStore(tmp_path / "labels.jsonl").labels()] == ["left", "right", "left", "right"]
+    assert [r.answer for r in preferences.LabelStore(tmp_path / "labels.jsonl").labels()] == [
+        "left",
+        "right",
+        "left",
+        "right",
+    ]
 
 
 def test_clicks_without_a_pair_do_nothing(tmp_path):
@@ -142,9 +154,22 @@ def test_dom_classes_are_stable(tmp_path):
             walk(child)
 
     walk(lab.widget)
-    expected = {"rlhf-labeler", "rlhf-left", "rlhf-right", "rlhf-equal", "rlhf-cant-tell", "rlhf-undo",
-                "rlhf-clip-left", "rlhf-clip-right", "rlhf-counter", "rlhf-progress", "rlhf-timing",
-                "rlhf-status", "rlhf-belief", "rlhf-pair"}
+    expected = {
+        "rlhf-labeler",
+        "rlhf-left",
+        "rlhf-right",
+        "rlhf-equal",
+        "rlhf-cant-tell",
+        "rlhf-undo",
+        "rlhf-clip-left",
+        "rlhf-clip-right",
+        "rlhf-counter",
+        "rlhf-progress",
+        "rlhf-timing",
+        "rlhf-status",
+        "rlhf-belief",
+        "rlhf-pair",
+    }
     assert expected <= found
     for name in expected:
         assert f"``{name}``" in widgets.__doc__, f"{name} is documented in the module docstring"
@@ -156,8 +181,9 @@ def test_clips_are_gifs_of_the_pair(tmp_path, pairs):
     assert lab.wait_until_shown(timeout=60) == 0
     left, right = bytes(lab.clip_left.value), bytes(lab.clip_right.value)
     assert left[:4] == b"GIF8" and right[:4] == b"GIF8" and left != right
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     for data in (left, right):
         assert Image.open(io.BytesIO(data)).n_frames == len(pairs[0][0])
@@ -173,8 +199,9 @@ def test_segments_with_frames_are_shown_as_they_are(tmp_path, pairs):
     frames[:, :, :, 0] = np.arange(len(a))[:, None, None] * 40
     a = rollouts.Segment(a.observations, a.actions, a.true_rewards, frames=frames, uid="framed")
     gif = clip_drawing.segment_gif(a, None, fps=10, height=20)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     im = Image.open(io.BytesIO(gif))
     assert im.size == (30, 20) and im.n_frames == len(a)
@@ -270,14 +297,17 @@ def test_belief_after_each_answer(tmp_path, pairs):
         lab.set_predictor(42)
 
 
-@pytest.mark.parametrize("answer, members, expected", [
-    ("left", [0.9, 0.8], "agreed with you"),
-    ("left", [0.2, 0.1], "expected the other clip"),
-    ("right", [0.52, 0.49], "could not tell the two apart"),
-    ("equal", [0.5, 0.52], "about even"),
-    ("equal", [0.9, 0.9], "expected one clip to be better"),
-    ("cant_tell", [0.3], "would have picked <b>the right clip</b>"),
-])
+@pytest.mark.parametrize(
+    "answer, members, expected",
+    [
+        ("left", [0.9, 0.8], "agreed with you"),
+        ("left", [0.2, 0.1], "expected the other clip"),
+        ("right", [0.52, 0.49], "could not tell the two apart"),
+        ("equal", [0.5, 0.52], "about even"),
+        ("equal", [0.9, 0.9], "expected one clip to be better"),
+        ("cant_tell", [0.3], "would have picked <b>the right clip</b>"),
+    ],
+)
 def test_belief_sentence_in_plain_words(answer, members, expected):
     text = widgets.belief_sentence(4, answer, np.array(members), "trained on 4 of your labels")
     assert expected in text and "#4" in text and "trained on 4 of your labels" in text, text
@@ -378,7 +408,10 @@ def test_headless_replays_a_label_file(tmp_path, pairs):
     lab = widgets.WidgetLabeler(tmp_path / "labels.jsonl", ENV, headless=True, fallback=replay)
     assert "headless=True" in lab.headless_reason and "replay:shipped.jsonl" in lab.status.value
     lab.submit_pairs(pairs[:2])
-    assert [(r.answer, r.labeler) for r in lab.store.labels()] == [("right", "replay:shipped.jsonl"), ("left", "replay:shipped.jsonl")]
+    assert [(r.answer, r.labeler) for r in lab.store.labels()] == [
+        ("right", "replay:shipped.jsonl"),
+        ("left", "replay:shipped.jsonl"),
+    ]
 
 
 def test_headless_switch(monkeypatch):
@@ -404,8 +437,10 @@ class FakeKernel:
 
 
 # Parent messages as JupyterLab 4 and nbclient 0.11 send them (recorded with a probe cell, see widgets/presence.py).
-JUPYTERLAB_CELL = {"header": {"msg_type": "execute_request", "username": "", "version": "5.2"},
-                   "metadata": {"trusted": True, "deletedCells": [], "recordTiming": False, "cellId": "f54384cd"}}
+JUPYTERLAB_CELL = {
+    "header": {"msg_type": "execute_request", "username": "", "version": "5.2"},
+    "metadata": {"trusted": True, "deletedCells": [], "recordTiming": False, "cellId": "f54384cd"},
+}
 NBCLIENT_CELL = {"header": {"msg_type": "execute_request", "username": "username", "version": "5.4"}, "metadata": {}}
 
 
@@ -456,8 +491,9 @@ def test_no_stale_clips_once_the_last_pair_is_answered(tmp_path, pairs):
     shown = (bytes(lab.clip_left.value), bytes(lab.clip_right.value))
     assert shown[0] != last[0] and shown[1] != last[1], "the last pair's clips must not stay on screen"
     assert shown[0] == shown[1] and shown[0][:4] == b"GIF8", "both places show the same blank frame"
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(shown[0])).size == Image.open(io.BytesIO(last[0])).size, "the layout keeps its size"
     assert {"rlhf-clip-empty"} <= set(lab.clip_left._dom_classes) & set(lab.clip_right._dom_classes)
@@ -513,7 +549,9 @@ def test_headless_counter_shows_the_labels_a_loop_used(tmp_path, pairs):
 
 # ---------------------------------------------------------------------------------------------- panels
 def test_panel_sliders_follow_the_field_metadata():
-    panel = widgets.ConfigPanel(RewardModelConfig, ["ensemble_size", "noise_prob", "learning_rate", "bootstrap", "activation"])
+    panel = widgets.ConfigPanel(
+        RewardModelConfig, ["ensemble_size", "noise_prob", "learning_rate", "bootstrap", "activation"]
+    )
     c = panel.controls
     meta = RewardModelConfig.field("ensemble_size").metadata
     assert (c["ensemble_size"].min, c["ensemble_size"].max) == (meta["low"], meta["high"])
@@ -521,8 +559,12 @@ def test_panel_sliders_follow_the_field_metadata():
     assert c["noise_prob"].max < 1.0, "noise_prob < 1 (open bound) is respected"
     assert type(c["bootstrap"]).__name__ == "Checkbox" and type(c["activation"]).__name__ == "Dropdown"
     assert "rlhf-param-ensemble_size" in c["ensemble_size"]._dom_classes
-    text = " ".join(ch.value for row in panel.widget.children for ch in getattr(row, "children", ())
-                    if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes)
+    text = " ".join(
+        ch.value
+        for row in panel.widget.children
+        for ch in getattr(row, "children", ())
+        if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes
+    )
     for name in ("ensemble_size", "noise_prob"):
         assert RewardModelConfig.help()[name].split(",")[0] in text, "help text sits beside the slider"
     c["ensemble_size"].value = 5
@@ -557,15 +599,20 @@ class WideConfig(Config):
 
 
 def _panel_help(panel) -> str:
-    return " ".join(ch.value for row in panel.widget.children for ch in getattr(row, "children", ())
-                    if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes)
+    return " ".join(
+        ch.value
+        for row in panel.widget.children
+        for ch in getattr(row, "children", ())
+        if isinstance(getattr(ch, "value", None), str) and "rlhf-help" in ch._dom_classes
+    )
 
 
 def test_panel_help_gives_the_slider_range_and_typed_values_are_checked_not_clamped():
-    panel = widgets.ConfigPanel(RewardModelConfig, ["ensemble_size", "learning_rate", "bootstrap"],
-                                ranges={"ensemble_size": (1, 8)})
+    panel = widgets.ConfigPanel(
+        RewardModelConfig, ["ensemble_size", "learning_rate", "bootstrap"], ranges={"ensemble_size": (1, 8)}
+    )
     lr = panel.controls["learning_rate"]
-    lo, hi = lr.base ** lr.min, lr.base ** lr.max
+    lo, hi = lr.base**lr.min, lr.base**lr.max
     text = _panel_help(panel)
     assert "(1 to 8)" in text and "[1, 16]" not in text, "the help reads the slider's range, not the config's"
     assert f"({lo:g} to {hi:g})" in text

@@ -40,6 +40,16 @@ from rlhf_lite.widgets.presence import HEADLESS_ENV_VAR, front_end_evidence, hea
 from rlhf_lite.widgets.screen import ANSWER_BUTTONS, ANSWER_WORDS, belief_sentence
 
 __all__ = [
-    "ANSWER_BUTTONS", "ANSWER_WORDS", "HEADLESS_ENV_VAR", "ConfigPanel", "WidgetLabeler", "belief_sentence",
-    "config_panel", "front_end_evidence", "headless_reason", "record_answer", "refit_in_background", "watch_views",
+    "ANSWER_BUTTONS",
+    "ANSWER_WORDS",
+    "HEADLESS_ENV_VAR",
+    "ConfigPanel",
+    "WidgetLabeler",
+    "belief_sentence",
+    "config_panel",
+    "front_end_evidence",
+    "headless_reason",
+    "record_answer",
+    "refit_in_background",
+    "watch_views",
 ]

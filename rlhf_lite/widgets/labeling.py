@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -75,9 +76,6 @@ class WidgetLabeler(LabelerScreen):
     clear answer, and a loop's label budget counts every answer), but they are not used for training; the
     counter says how many of the labels they are.
     """
-
-    writes_to_store = True
-    """A loop must not store this labeler's answers again: the widget writes each one at the click."""
 
     def __init__(
         self,
@@ -111,16 +109,24 @@ class WidgetLabeler(LabelerScreen):
         self.name = name.strip()
         self.headless_reason = headless_reason(headless)
         self.headless = self.headless_reason is not None
+        from rlhf_lite import labelers
+
+        if fallback is not None and not isinstance(fallback, labelers.SyncLabeler):
+            raise ValueError(
+                f"WidgetLabeler.fallback={type(fallback).__name__} is not allowed: expected None or a labeler that "
+                "answers at once (an OracleLabeler, a ReplayLabeler, or a labelers.SyncLabeler subclass)"
+            )
         self.fallback = fallback
         if self.headless and self.fallback is None:
-            from rlhf_lite import labelers
-
             self.fallback = labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(seed))
         if isinstance(store, preferences.LabelStore):
             self.store = store
         else:  # a new file's header says who fills it: the person clicking, or the stand-in of a headless run
-            who = (f"{self.fallback_name}, standing in because no person was labeling ({self.headless_reason})"
-                   if self.headless else f"clicks of {self.name!r} in the rlhf_lite WidgetLabeler")
+            who = (
+                f"{self.fallback_name}, standing in because no person was labeling ({self.headless_reason})"
+                if self.headless
+                else f"clicks of {self.name!r} in the rlhf_lite WidgetLabeler"
+            )
             self.store = preferences.LabelStore(
                 Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}", skip_bad=skip_bad
             )
@@ -155,14 +161,20 @@ class WidgetLabeler(LabelerScreen):
 
     def summary(self) -> str:
         """One paragraph in plain words: where labels go, how many, and who answers (shown in headless logs)."""
-        who = f"you ({self.name}) click the buttons" if not self.headless else (
-            f"NO PERSON IS LABELING: {self.headless_reason}; answers come from {self.fallback_name}")
-        return (f"WidgetLabeler: {self.n_labels} / {self.target} labels in {self.store.path}; {who}. "
-                f"{self.n_pending} pair(s) waiting.")
+        who = (
+            f"you ({self.name}) click the buttons"
+            if not self.headless
+            else (f"NO PERSON IS LABELING: {self.headless_reason}; answers come from {self.fallback_name}")
+        )
+        return (
+            f"WidgetLabeler: {self.n_labels} / {self.target} labels in {self.store.path}; {who}. "
+            f"{self.n_pending} pair(s) waiting."
+        )
 
     @property
     def fallback_name(self) -> str:
-        return str(getattr(self.fallback, "name", type(self.fallback).__name__))
+        """Who answers in headless mode (the fallback's name)."""
+        return "no stand-in" if self.fallback is None else self.fallback.name
 
     # ------------------------------------------------------------------ public API
     @property
@@ -192,9 +204,10 @@ class WidgetLabeler(LabelerScreen):
 
         pairs = list(pairs)
         for i, pair in enumerate(pairs):
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-                    and all(isinstance(s, Segment) for s in pair)):
-                raise ValueError(f"pairs[{i}]={type(pair).__name__} is not allowed: expected a (Segment, Segment) tuple")
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, Segment) for s in pair)):
+                raise ValueError(
+                    f"pairs[{i}]={type(pair).__name__} is not allowed: expected a (Segment, Segment) tuple"
+                )
             try:
                 preferences.check_pair(*pair)  # same length and shapes: clips must be compared fairly
             except ValueError as exc:
@@ -219,7 +232,40 @@ class WidgetLabeler(LabelerScreen):
         self._start_worker()
         return [p.id for p in new]
 
-    ask = submit_pairs
+    # ------------------------------------------------------------------ the Labeler protocol (rlhf_lite.labelers)
+    def ask(
+        self,
+        pairs: Iterable[tuple[Segment, Segment]],
+        meta: dict | None = None,
+        *,
+        store: Any = None,
+        env_id: str | None = None,
+    ) -> None:
+        """Queue the pairs for the person (:meth:`submit_pairs`); every answer goes to this labeler's own
+        store, so ``store`` and ``env_id`` are not used."""
+        self.submit_pairs(pairs, meta=meta)
+
+    def answers(self, at_least: int = 0, timeout: float | None = None) -> list[Any]:
+        """The answers given since the last call (:meth:`wait_for_labels`)."""
+        return self.wait_for_labels(at_least, timeout=timeout)
+
+    def retracted(self) -> set[str]:
+        """Ids of the answers the person took back with undo (in this session or an earlier one)."""
+        return self.store.retracted_ids()
+
+    def room(self, due: int, queue_limit: int) -> int:
+        """Keep the person's queue short (clips of the latest policy): at most ``queue_limit`` waiting."""
+        return max(0, min(due, queue_limit - self.n_pending))
+
+    def state(self) -> dict[str, Any]:
+        return {}  # everything is in the store, on disk at every click
+
+    def restore(self, state: dict[str, Any]) -> None:
+        pass
+
+    def show_belief(self, predict: Any, note: str = "") -> None:
+        """The belief line after each answer (:meth:`set_predictor`)."""
+        self.set_predictor(predict, note)
 
     def discard_pending(self) -> list[int]:
         """Drop the queued pairs not yet on screen (e.g. clips of an outdated policy); returns their ids.
@@ -304,7 +350,8 @@ class WidgetLabeler(LabelerScreen):
         if predictor is not None and not (hasattr(predictor, "preference_probability") or callable(predictor)):
             raise ValueError(
                 f"predictor={type(predictor).__name__} is not allowed: expected an object with "
-                "preference_probability(lefts, rights), a function (left, right) -> probability, or None")
+                "preference_probability(lefts, rights), a function (left, right) -> probability, or None"
+            )
         with self._lock:
             self._predictor = predictor
             self._predictor_note = note
@@ -349,17 +396,10 @@ class WidgetLabeler(LabelerScreen):
         self._after_answer(pair, answer, record)
 
     def _answer_headless(self, pair: _Pair) -> None:
-        start = time.monotonic()
-        answer = self.fallback.label(pair.left, pair.right)
-        seconds = time.monotonic() - start
-        source = getattr(self.fallback, "last_source", None)
-        if source:  # a replayed answer says which recorded answer (and original labeler) it came from
-            pair.meta.update(source)
-            if not source.get("same_clips", True):
-                # The recorded answer is about other clips: store the clips that were actually judged (as the
-                # loop does with a replay labeler), never a recorded answer next to clips nobody saw.
-                recorded = next(r for r in self.fallback.records if r.id == source["record"])
-                (pair.left, pair.right), answer = recorded.segments(), recorded.answer
+        # The one way a synchronous labeler answers (labelers.SyncLabeler.judge): a replayed answer about
+        # other clips comes back with the clips that were actually judged, and says where it came from.
+        pair.left, pair.right, answer, seconds, source = self.fallback.judge(pair.left, pair.right)
+        pair.meta.update(source)
         with self._lock:
             record = self._write(pair, answer, seconds, self.fallback_name)
             self._accept(pair, answer, record, seconds)
@@ -382,8 +422,10 @@ class WidgetLabeler(LabelerScreen):
             try:
                 callback(record)
             except Exception as exc:
-                self._error(f"on_label callback {getattr(callback, '__name__', callback)!r} failed: "
-                            f"{type(exc).__name__}: {exc} (the label itself is saved)")
+                self._error(
+                    f"on_label callback {getattr(callback, '__name__', callback)!r} failed: "
+                    f"{type(exc).__name__}: {exc} (the label itself is saved)"
+                )
 
     def _on_undo_click(self) -> None:
         with self._lock:
@@ -405,8 +447,9 @@ class WidgetLabeler(LabelerScreen):
                 self._queue.insert(0, pair)
                 self._show_next()
             self._refresh()
-            self.belief_label.value = (f"Took back <i>{ANSWER_WORDS.get(record_answer(record), '?')}</i> "
-                                       f"for pair #{pair.id}: answer it again.")
+            self.belief_label.value = (
+                f"Took back <i>{ANSWER_WORDS.get(record_answer(record), '?')}</i> for pair #{pair.id}: answer it again."
+            )
             self._changed.notify_all()
         for callback in list(self._on_undo):
             try:
@@ -416,8 +459,15 @@ class WidgetLabeler(LabelerScreen):
 
     def _write(self, pair: _Pair, answer: str, seconds: float, labeler: str) -> Any:
         meta = dict(pair.meta, pair_id=pair.id)
-        return self.store.add(pair.left, pair.right, answer, labeler=labeler, seconds=round(float(seconds), 3),
-                              env_id=self.env_id, meta=meta)
+        return self.store.add(
+            pair.left,
+            pair.right,
+            answer,
+            labeler=labeler,
+            seconds=round(float(seconds), 3),
+            env_id=self.env_id,
+            meta=meta,
+        )
 
     def _retract(self, record: Any) -> Any:
         # Retract exactly the record this session wrote (another writer may have appended since).
@@ -428,7 +478,8 @@ class WidgetLabeler(LabelerScreen):
             raise RuntimeError(
                 f"WidgetLabeler.{what}() would block the kernel's main thread, which is the thread that delivers "
                 "the button clicks it waits for: the notebook would freeze. Call it from a background thread "
-                "(threading.Thread), or use submit_pairs() with on_label() on the main thread.")
+                "(threading.Thread), or use submit_pairs() with on_label() on the main thread."
+            )
 
 
 def refit_in_background(

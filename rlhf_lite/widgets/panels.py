@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rlhf_lite import config as config_lib
 from rlhf_lite.widgets.presence import watch_views
@@ -42,8 +43,10 @@ class ConfigPanel:
             if name not in names:
                 raise ValueError(f"{self.cls.__name__} has no field {name!r}; fields are {names}")
             if not _has_control(self.cls.field(name)):
-                raise ValueError(f"{self.cls.__name__}.{name} has no slider (its default is "
-                                 f"{self.cls.field(name).default!r}): expected a number, a bool or a field with choices")
+                raise ValueError(
+                    f"{self.cls.__name__}.{name} has no slider (its default is "
+                    f"{self.cls.field(name).default!r}): expected a number, a bool or a field with choices"
+                )
         ranges = dict(ranges or {})
         for name in ranges:
             if name not in fields:
@@ -68,17 +71,27 @@ class ConfigPanel:
             span = _slider_span(control)
             if span is not None:  # a slider: its own readout would clamp a typed value silently, so a box does
                 control.readout = False
-                box = w.Text(value=_show_number(control.value), continuous_update=False,
-                             layout=w.Layout(width="80px"), tooltip=f"type a number from {span[0]:g} to {span[1]:g}")
+                box = w.Text(
+                    value=_show_number(control.value),
+                    continuous_update=False,
+                    layout=w.Layout(width="80px"),
+                    tooltip=f"type a number from {span[0]:g} to {span[1]:g}",
+                )
                 box.add_class(f"rlhf-value-{name}")
-                control.observe(lambda change, box=box: setattr(box, "value", _show_number(change["new"])),
-                                names="value")
+                control.observe(
+                    lambda change, box=box: setattr(box, "value", _show_number(change["new"])), names="value"
+                )
                 box.observe(lambda change, name=name: self._typed(name, change["new"]), names="value")
                 self.boxes[name] = box
                 items.append(box)
             help_text = html.escape(f.metadata.get("help", ""))
-            allowed = (f"{span[0]:g} to {span[1]:g}" if span is not None  # what this slider offers
-                       else "" if isinstance(f.default, bool) else config_lib.allowed(f))  # a tick box says it
+            allowed = (
+                f"{span[0]:g} to {span[1]:g}"
+                if span is not None  # what this slider offers
+                else ""
+                if isinstance(f.default, bool)
+                else config_lib.allowed(f)
+            )  # a tick box says it
             allowed = f" <span style='color:#888'>({html.escape(allowed)})</span>" if allowed else ""
             note = w.HTML(f"<span style='color:#444'>{help_text}{allowed}</span>", layout=w.Layout(margin="0 0 0 12px"))
             note.add_class("rlhf-help")
@@ -109,8 +122,10 @@ class ConfigPanel:
             self._say(f"{exc}. Type a number from {lo:g} to {hi:g}; the slider stays at {_show_number(control.value)}.")
             return
         if not lo - 1e-12 * max(1.0, abs(hi)) <= value <= hi + 1e-12 * max(1.0, abs(hi)):
-            self._say(f"{where}={text.strip()} is outside this slider's range: type a number from {lo:g} to {hi:g} "
-                      f"(the slider stays at {_show_number(control.value)}).")
+            self._say(
+                f"{where}={text.strip()} is outside this slider's range: type a number from {lo:g} to {hi:g} "
+                f"(the slider stays at {_show_number(control.value)})."
+            )
             return
         control.value = int(round(value)) if is_int else value
 
@@ -136,6 +151,7 @@ class ConfigPanel:
 
     def observe(self, callback: Callable[[config_lib.Config], Any]) -> None:
         """Call ``callback(config)`` with the new validated config whenever a slider moves."""
+
         def handler(_change: Any) -> None:
             try:
                 cfg = self.config
@@ -148,7 +164,7 @@ class ConfigPanel:
 
     def _validate(self) -> None:
         try:
-            self.config
+            _ = self.config  # building it validates every slider value
         except ValueError as exc:
             self.message.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
         else:
@@ -178,8 +194,12 @@ def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[fl
 
     m = f.metadata
     owner = cls.__name__
-    common = dict(description=f.name, style={"description_width": "initial"}, continuous_update=False,
-                  layout=w.Layout(width="380px"))
+    common = dict(
+        description=f.name,
+        style={"description_width": "initial"},
+        continuous_update=False,
+        layout=w.Layout(width="380px"),
+    )
     if isinstance(f.default, bool):
         common.pop("continuous_update")
         return w.Checkbox(value=bool(value), **common)
@@ -199,7 +219,9 @@ def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[fl
             raise ValueError(f"ranges[{f.name!r}]={override!r} is empty: expected min < max")
         step = override[2] if len(override) == 3 else None
         if is_int:
-            return w.IntSlider(value=int(min(max(value, lo), hi)), min=int(lo), max=int(hi), step=int(step or 1), **common)
+            return w.IntSlider(
+                value=int(min(max(value, lo), hi)), min=int(lo), max=int(hi), step=int(step or 1), **common
+            )
         step = float(step) if step else _nice_step((hi - lo) / 100)
         return _float_slider(w, value, lo, hi, step, common)
 
@@ -223,9 +245,10 @@ def _control_for(cls: type, f: dataclasses.Field, value: Any, override: tuple[fl
             lo_l += (hi_l - lo_l) / 100
         if m.get("high_open") and hi_l == math.log10(hi):
             hi_l -= (hi_l - lo_l) / 100
-        v = min(max(value, 10 ** lo_l), 10 ** hi_l)
-        return w.FloatLogSlider(value=v, base=10, min=lo_l, max=hi_l, step=(hi_l - lo_l) / 100,
-                                readout_format=".2g", **common)
+        v = min(max(value, 10**lo_l), 10**hi_l)
+        return w.FloatLogSlider(
+            value=v, base=10, min=lo_l, max=hi_l, step=(hi_l - lo_l) / 100, readout_format=".2g", **common
+        )
     if hi - lo > 50 * scale:
         lo, hi = max(lo, value - 10 * scale), min(hi, value + 10 * scale)
     step = _nice_step(min((hi - lo) / 100, abs(value) / 5 if value else math.inf))
@@ -254,7 +277,9 @@ def _show_number(value: Any) -> str:
 
 def _float_slider(w: Any, value: float, lo: float, hi: float, step: float, common: dict) -> Any:
     decimals = max(0, -int(math.floor(math.log10(step)))) if step < 1 else 0
-    return w.FloatSlider(value=min(max(value, lo), hi), min=lo, max=hi, step=step, readout_format=f".{decimals}f", **common)
+    return w.FloatSlider(
+        value=min(max(value, lo), hi), min=lo, max=hi, step=step, readout_format=f".{decimals}f", **common
+    )
 
 
 def _nice_step(raw: float) -> float:

@@ -36,8 +36,10 @@ def headless_reason(headless: bool | None = None) -> str | None:
     if kernel is None:
         return "this is plain Python, not a Jupyter kernel, so no buttons can be shown"
     if front_end_evidence(kernel) is None:
-        return ("a script runs this notebook (nbclient, nbconvert or papermill, as in the automatic tests), not a "
-                f"notebook page, so nobody can click; if you are at a page, set {HEADLESS_ENV_VAR}=0")
+        return (
+            "a script runs this notebook (nbclient, nbconvert or papermill, as in the automatic tests), not a "
+            f"notebook page, so nobody can click; if you are at a page, set {HEADLESS_ENV_VAR}=0"
+        )
     return None
 
 

@@ -25,10 +25,20 @@ ANSWER_BUTTONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("left", "Left is better", "rlhf-left", "info", "The LEFT clip shows the better behaviour"),
     ("right", "Right is better", "rlhf-right", "info", "The RIGHT clip shows the better behaviour"),
     ("equal", "Equally good", "rlhf-equal", "", "Both clips are about as good as each other"),
-    ("cant_tell", "Can't tell", "rlhf-cant-tell", "",
-     "Not sure: this pair is not used for training, but it counts as one of your labels"),
+    (
+        "cant_tell",
+        "Can't tell",
+        "rlhf-cant-tell",
+        "",
+        "Not sure: this pair is not used for training, but it counts as one of your labels",
+    ),
 )
-ANSWER_WORDS = {"left": "left is better", "right": "right is better", "equal": "equally good", "cant_tell": "can't tell"}
+ANSWER_WORDS = {
+    "left": "left is better",
+    "right": "right is better",
+    "equal": "equally good",
+    "cant_tell": "can't tell",
+}
 
 
 _BLANK_GIFS: dict[tuple[int, int], bytes] = {}
@@ -38,8 +48,9 @@ def _blank_gif(width: int, height: int) -> bytes:
     """A plain light-grey GIF of ``width`` x ``height`` pixels: the clips' place while no pair is on screen."""
     key = (int(width), int(height))
     if key not in _BLANK_GIFS:
-        from PIL import Image
         import io
+
+        from PIL import Image
 
         buf = io.BytesIO()
         Image.new("RGB", key, (242, 242, 242)).save(buf, format="GIF")
@@ -70,24 +81,38 @@ class LabelerScreen:
         self.clip_left.add_class("rlhf-clip-left")
         self.clip_right.add_class("rlhf-clip-right")
         caption = "<div style='text-align:center;font-weight:bold'>{}</div>"
+
         def boxed() -> Any:
             return w.Layout(border="1px solid #bbb", padding="4px", margin="0 12px 6px 0", align_items="center")
 
-        clips = w.HBox([w.VBox([w.HTML(caption.format("left")), self.clip_left], layout=boxed()),
-                        w.VBox([w.HTML(caption.format("right")), self.clip_right], layout=boxed())])
-        self.legend_label = w.HTML(f"<span style='color:#555;font-size:90%'>{html.escape(self.legend)}</span>"
-                                   if self.legend else "", layout=w.Layout(max_width="640px", margin="0 0 6px 0"))
+        clips = w.HBox(
+            [
+                w.VBox([w.HTML(caption.format("left")), self.clip_left], layout=boxed()),
+                w.VBox([w.HTML(caption.format("right")), self.clip_right], layout=boxed()),
+            ]
+        )
+        self.legend_label = w.HTML(
+            f"<span style='color:#555;font-size:90%'>{html.escape(self.legend)}</span>" if self.legend else "",
+            layout=w.Layout(max_width="640px", margin="0 0 6px 0"),
+        )
         self.legend_label.add_class("rlhf-legend")
         self._blank_shown = False
         self._clip_size: tuple[int, int] | None = None  # (width, height) of the last clips shown
         self.buttons: dict[str, Any] = {}
         for answer, text, css, style, tip in ANSWER_BUTTONS:
-            b = w.Button(description=text, button_style=style, tooltip=tip, layout=w.Layout(width="auto", margin="0 6px 0 0"))
+            b = w.Button(
+                description=text, button_style=style, tooltip=tip, layout=w.Layout(width="auto", margin="0 6px 0 0")
+            )
             b.add_class(css)
             b.on_click(lambda _b, a=answer: self._on_click(a))
             self.buttons[answer] = b
-        self.undo_button = w.Button(description="Undo", icon="undo", tooltip="Take back your last answer",
-                                    button_style="warning", layout=w.Layout(width="auto", margin="0 0 0 18px"))
+        self.undo_button = w.Button(
+            description="Undo",
+            icon="undo",
+            tooltip="Take back your last answer",
+            button_style="warning",
+            layout=w.Layout(width="auto", margin="0 0 0 18px"),
+        )
         self.undo_button.add_class("rlhf-undo")
         self.undo_button.on_click(lambda _b: self._on_undo_click())
         self.progress = w.IntProgress(value=0, min=0, max=self.target, layout=w.Layout(width="240px"))
@@ -106,8 +131,10 @@ class LabelerScreen:
         for label in (self.counter, self.timing, self.pair_label):
             label.layout.margin = "0 0 0 14px"
             label.layout.flex = "0 0 auto"  # each text on one line; the row wraps instead of squeezing them
-        counts = w.HBox([self.progress, self.counter, self.timing, self.pair_label],
-                        layout=w.Layout(align_items="center", flex_flow="row wrap"))
+        counts = w.HBox(
+            [self.progress, self.counter, self.timing, self.pair_label],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
         if self.headless:
             children = [self.title, self.status, counts, self.belief_label]
         else:
@@ -151,8 +178,9 @@ class LabelerScreen:
                 clip.remove_class("rlhf-clip-empty")
             self._blank_shown = False
         try:
-            from PIL import Image
             import io
+
+            from PIL import Image
 
             self._clip_size = Image.open(io.BytesIO(gifs[0])).size
         except Exception:  # only the size of the blank placeholder depends on it
@@ -237,11 +265,13 @@ class LabelerScreen:
         self.progress.value = min(n, target)
         self.progress.bar_style = "success" if n >= target else ""
         unsure = f" ({self._cant_tell} &ldquo;can&rsquo;t tell&rdquo;)" if self._cant_tell else ""
-        self.counter.value = (f"<b>{n} / {target}</b> labels{unsure}"
-                              + (" &mdash; target reached" if n >= target else ""))
+        self.counter.value = f"<b>{n} / {target}</b> labels{unsure}" + (
+            " &mdash; target reached" if n >= target else ""
+        )
         if self._seconds:
-            self.timing.value = (f"last {self._seconds[-1]:.1f} s, median {statistics.median(self._seconds):.1f} s "
-                                 "per label")
+            self.timing.value = (
+                f"last {self._seconds[-1]:.1f} s, median {statistics.median(self._seconds):.1f} s per label"
+            )
         else:
             self.timing.value = "time per label shows here"
         waiting = len(self._queue)
@@ -259,23 +289,31 @@ class LabelerScreen:
             self.status.value = (
                 f"<b>No person is labeling here</b>: {html.escape(self.headless_reason or '')}. "
                 f"Answers come from <code>{html.escape(self.fallback_name)}</code> and are stored under that name "
-                f"in <code>{html.escape(str(self.store.path))}</code>.")
+                f"in <code>{html.escape(str(self.store.path))}</code>."
+            )
         elif self._current is not None:
-            self.status.value = (f"Watch both clips, then click. Every answer is saved at once to "
-                                 f"<code>{html.escape(str(self.store.path))}</code>. &ldquo;Can&rsquo;t tell&rdquo; "
-                                 "is not used for training, but it counts as one of your labels.")
+            self.status.value = (
+                f"Watch both clips, then click. Every answer is saved at once to "
+                f"<code>{html.escape(str(self.store.path))}</code>. &ldquo;Can&rsquo;t tell&rdquo; "
+                "is not used for training, but it counts as one of your labels."
+            )
         elif self._queue:
             self.status.value = "Drawing the next pair&hellip;"
         else:
-            self.status.value = ("Waiting for pairs to label&hellip;" if n < target else
-                                 "Done: target reached. More pairs show here if any are submitted.")
+            self.status.value = (
+                "Waiting for pairs to label&hellip;"
+                if n < target
+                else "Done: target reached. More pairs show here if any are submitted."
+            )
 
     def _show_belief(self, pair: _Pair, answer: str) -> None:
         try:
             members = self.belief(pair.left, pair.right)
         except Exception as exc:
-            self.belief_label.value = (f"The predictor failed on the pair just answered (#{pair.id}): "
-                                       f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}")
+            self.belief_label.value = (
+                f"The predictor failed on the pair just answered (#{pair.id}): "
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+            )
             return
         who = None if not self.headless else f"the stand-in ({self.fallback_name})"
         self.belief_label.value = belief_sentence(pair.id, answer, members, self._predictor_note, who=who)
@@ -293,21 +331,28 @@ def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, 
     The line is about the *previous* pair (the one on screen is new), so it names that pair and says so.
     """
     you = "you" if who is None else html.escape(who)
-    said = (f"About the pair {'you' if who is None else 'that was'} just answered (#{pair_id}, no longer on "
-            f"screen): {you} said <b>{ANSWER_WORDS[answer]}</b>"
-            + (" (not used for training)." if answer == "cant_tell" else "."))
+    said = (
+        f"About the pair {'you' if who is None else 'that was'} just answered (#{pair_id}, no longer on "
+        f"screen): {you} said <b>{ANSWER_WORDS[answer]}</b>"
+        + (" (not used for training)." if answer == "cant_tell" else ".")
+    )
     if members is None:
         return said + f" No predictor is trained yet: once one is, this line says whether it agreed with {you}."
     members = np.asarray(members, dtype=np.float64).reshape(-1)
     p = float(np.mean(members))
     favourite, sure = ("left" if p > 0.5 else "right"), max(p, 1.0 - p)
     even = sure < 0.55
-    how = (f"it leaned slightly towards the {favourite} clip" if sure < 0.65 else
-           f"it was {'fairly ' if sure < 0.85 else ''}sure the {favourite} clip was better")
+    how = (
+        f"it leaned slightly towards the {favourite} clip"
+        if sure < 0.65
+        else f"it was {'fairly ' if sure < 0.85 else ''}sure the {favourite} clip was better"
+    )
     predictor = f"The predictor, {html.escape(note)}," if note else "The predictor"
     if answer in ("left", "right") and even:
-        verdict = (f"{predictor} <b>could not tell the two apart</b> (it rated them about even), so this answer "
-                   "teaches it something new.")
+        verdict = (
+            f"{predictor} <b>could not tell the two apart</b> (it rated them about even), so this answer "
+            "teaches it something new."
+        )
     elif answer in ("left", "right") and favourite == answer:
         verdict = f"{predictor} <b>agreed with {you}</b> on that pair ({how})."
     elif answer in ("left", "right"):
@@ -319,6 +364,8 @@ def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, 
     else:
         verdict = f"{predictor} would have picked <b>the {favourite} clip</b> ({how})."
     if len(members) > 1 and members.min() < 0.5 < members.max():
-        verdict += (f" Its {len(members)} networks (the ensemble's members) did not agree with each other: "
-                    "labels on pairs like this one teach it the most.")
+        verdict += (
+            f" Its {len(members)} networks (the ensemble's members) did not agree with each other: "
+            "labels on pairs like this one teach it the most."
+        )
     return f"{said} {verdict}"

@@ -16,7 +16,6 @@ import re
 import time
 
 import pytest
-
 from jlab import NOTEBOOKS, assert_clips_play_side_by_side, clip_state, snapshot
 
 ANSWERS = ["left", "right", "equal", "left", "right", "cant-tell", "right", "left"]
@@ -40,8 +39,9 @@ def pair_on_screen(lab) -> bool:
     return lab.text("rlhf-pair").startswith("pair #") and lab.labeler().locator(".rlhf-left").is_enabled()
 
 
-def answer_until_round(lab, last_round: int, answers: list[str], limit: float = 480,
-                       seen: list | None = None) -> list[tuple]:
+def answer_until_round(
+    lab, last_round: int, answers: list[str], limit: float = 480, seen: list | None = None
+) -> list[tuple]:
     """Answer every pair the loop shows, cycling through ``answers``, until the dashboard reports round
     ``last_round``. Each click must be taken by the kernel (the counter goes up) while the loop runs.
     Returns ``(dashboard state when clicked, counter after, belief text after)`` per click; the first pair
@@ -66,7 +66,7 @@ def answer_until_round(lab, last_round: int, answers: list[str], limit: float = 
         before = counter(lab)
         lab.click(f"rlhf-{answers[len(clicks) % len(answers)]}")
         # Responsive: the kernel takes the answer (stored, counted) while the loop's thread keeps running.
-        lab.wait_text("rlhf-counter", lambda t: t.strip().startswith(f"{before + 1} "), timeout=60)
+        lab.wait_text("rlhf-counter", lambda t, before=before: t.strip().startswith(f"{before + 1} "), timeout=60)
         clicks.append((state, before + 1, lab.text("rlhf-belief")))
 
 
@@ -75,17 +75,18 @@ LESSON = "04_rlhf_loop.ipynb"
 
 @pytest.mark.skipif(not (NOTEBOOKS / LESSON).exists(), reason=f"notebooks/{LESSON} does not exist yet")
 def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
-    from rlhf_lite import labelers, loop
+    from rlhf_lite import labelers, loop, tasks
 
-    spin_cfg = loop.spin_config(fast=True)  # the lesson's run in fast mode, as the server's kernels use
+    spin_cfg = tasks.spin_config(fast=True)  # the lesson's run in fast mode, as the server's kernels use
     last_round = loop.RLHFLoop(spin_cfg, labelers.OracleLabeler(noise_prob=0.0), seed=0).num_rounds
     lab.open_notebook(LESSON)
     lab.run_all(timeout=420)  # the loop of the last section keeps running in the background
     assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
     out = lab.outputs_text()
     assert "still training" in out, "the results cell must not wait for a running loop"
-    assert "Replaying" not in out and "replays the shipped file" not in out, \
+    assert "Replaying" not in out and "replays the shipped file" not in out, (
         "no talk of replaying while a person labels"
+    )
 
     # Before the first round the dashboard names what it waits for: the reader's first labels, counted.
     first = loop.RLHFLoop(spin_cfg, labelers.OracleLabeler(noise_prob=0.0), seed=0).schedule[0]
@@ -99,7 +100,7 @@ def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
     lab.wait_pair(timeout=60)
     before = counter(lab)
     lab.click("rlhf-left")
-    lab.wait_text("rlhf-counter", lambda t: t.strip().startswith(f"{before + 1} "), timeout=60)
+    lab.wait_text("rlhf-counter", lambda t, before=before: t.strip().startswith(f"{before + 1} "), timeout=60)
     if first > 1:
         status = lab.wait_text("rlhf-dashboard-status", lambda t: f"({before + 1} given)" in t or "round" in t)
         assert f"waiting for your first {first} labels (1 given)" in status, status
@@ -110,13 +111,15 @@ def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
     clicks = [(None, before + 1, "")] + clicks
     during = [c for c in clicks if c[0] is not None and 1 <= c[0][0] < last_round]
     assert during, f"no click was answered while the loop trained; dashboard states at clicks: {[c[0] for c in clicks]}"
-    assert any("trained on" in belief for state, _, belief in clicks if state is not None), \
-        [belief for _, _, belief in clicks]
+    assert any("trained on" in belief for state, _, belief in clicks if state is not None), [
+        belief for _, _, belief in clicks
+    ]
     # The belief line speaks of the pair just answered, in words.
     for _, _, belief in clicks[1:]:
         assert "just answered (#" in belief and "P(" not in belief, belief
-    assert any(re.search(r"agreed with you|expected the other clip|could not tell the two apart", b)
-               for _, _, b in clicks), [b for _, _, b in clicks]
+    assert any(
+        re.search(r"agreed with you|expected the other clip|could not tell the two apart", b) for _, _, b in clicks
+    ), [b for _, _, b in clicks]
     snapshot(lab, "04-spin-dashboard-done", "rlhf-dashboard")
     # Every pair answered, the last round reported: no pair on screen and no stale clips beside that text.
     lab.wait_text("rlhf-pair", lambda t: t == "no pair on screen", timeout=60)

@@ -1,0 +1,211 @@
+"""The tasks the lessons and benchmarks run, and what a run is measured against.
+
+- presets of :class:`~rlhf_lite.loop.RLHFConfig`: :func:`lesson_config` (notebook 04's main run),
+  :func:`quick_config` (fixed-horizon CartPole, learns in seconds), :func:`spin_config` with
+  :func:`spin_criterion` (a behaviour no env reward describes), and :func:`lesson_oracle`, the lesson's
+  synthetic labeler;
+- the PPO and reward-model settings of the loop (:func:`ppo_config`, :data:`LOOP_PPO`, :func:`reward_config`);
+- the yardstick, PPO on the true reward with the same budget (:func:`train_true_reward`);
+- run histories as JSON files (:func:`save_history`, :func:`load_history`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlhf_lite import agents, checkpoints, labelers, loop
+from rlhf_lite import reward_model as rm
+
+
+def ppo_config(config: loop.RLHFConfig, **changes: Any) -> agents.PPOConfig:
+    """The PPO settings of the loop: the task's preset from :mod:`rlhf_lite.agents`, with the loop's learning
+    rate, and with annealing done by the loop over the whole run (``learn`` is called once per round)."""
+    base = dict(LOOP_PPO.get(config.env_id, {}), learning_rate=config.learning_rate, anneal_lr=False)
+    return agents.PPOConfig.for_env(config.env_id, **{**base, **changes})
+
+
+LOOP_PPO: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(num_envs=16, num_steps=128, num_minibatches=8, norm_obs=True, gamma=0.95),
+    "CartPole-v1": dict(norm_reward=True),
+}
+"""Changes to the agents' presets for the loop: on Pendulum, shorter rollouts than the preset's 256 steps
+(more updates per step, and clips of a fresher policy; 16 envs x 128 steps costs half the network calls of
+8 x 256 for the same batch), standardised observations, and a longer horizon (gamma 0.95, not the preset's
+0.9): an early learned reward does not punish speed as the true one does (in random-policy clips the fast
+pendulums are the ones that were up), so PPO first learns to spin; braking to balance pays only a second
+or more later, which gamma 0.9 all but ignores, and once balanced a short-sighted policy drifted off again.
+On CartPole, returns scaled by their running spread: the learned reward's scale differs from round to round,
+and unscaled, an early round's reward often pushed the policy into always pushing one way, from which it
+never recovered."""
+
+
+def reward_config(config: loop.RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
+    """The reward predictor's settings: ensemble size and noise term from ``config``; every label trains
+    (no held-out share: with a few dozen labels each one counts, and new labels are scored before fitting)."""
+    base = dict(
+        ensemble_size=config.ensemble_size,
+        noise_prob=config.noise_prob,
+        validation_fraction=0.0,
+        inputs=config.reward_inputs,
+    )
+    return rm.RewardModelConfig(**{**base, **changes})
+
+
+def lesson_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+    """Notebook 04's main run, the one configuration the lesson and ``benchmarks/rlhf_pendulum.py`` share:
+    Pendulum-v1, 80k env steps, 25 labels, an oracle wrong at random 10% of the time (``noise_prob``, which
+    the reward model assumes too: :func:`lesson_oracle` reads it from here), 3 evaluation episodes a round.
+
+    PPO's step size stays constant (``anneal_lr=False``): a run first learns to spin (see ``LOOP_PPO``) and
+    must leave that behaviour when the labels say so; a step size decayed over the run left late leavers
+    stuck where the early, rougher rewards had sent them (as on the quick task).
+
+    At least 8 labels come before training (``min_initial_labels``; at 25 labels the 40% share, 10, is more
+    already): with a budget of 10, the default share gave 4, and a first reward fitted on 4 answers ranked
+    height too poorly for PPO to leave the spinning it learns first.
+
+    ``fast=True`` (CI, a first look) is the quick task at a small budget (:func:`quick_config`, 16 labels,
+    about 22k steps, a few seconds): Pendulum cannot learn to swing up in seconds, fixed-horizon CartPole can,
+    so the fast lesson still shows learning (``quick_config(fast=True)``, 6 labels in 5k steps, is too small).
+    ``changes`` override fields. How robust it is over seeds 0-9: ``python benchmarks/rlhf_pendulum.py``
+    (and ``--labels 10 --noise 0``)."""
+    if fast:
+        return quick_config(
+            **{
+                "total_steps": 1600 + 20 * 1024,
+                "steps_per_round": 1024,
+                "label_budget": 16,
+                "eval_episodes": 3,
+                **changes,
+            }
+        )
+    base = dict(
+        env_id="Pendulum-v1",
+        total_steps=80_000,
+        label_budget=25,
+        noise_prob=0.1,
+        eval_episodes=3,
+        anneal_lr=False,
+        min_initial_labels=8,
+    )
+    return loop.RLHFConfig(**{**base, **changes})
+
+
+def lesson_oracle(config: loop.RLHFConfig, seed: int) -> labelers.OracleLabeler:
+    """The synthetic labeler of the lesson's runs: prefers the clip with the higher true return, and answers at
+    random with ``config.noise_prob``, drawn from a random stream of its own for ``seed`` (independent of the
+    loop's streams for the same seed), so every seed of a benchmark meets its own label noise."""
+    return labelers.OracleLabeler(noise_prob=config.noise_prob, rng=np.random.default_rng([int(seed), ORACLE_STREAM]))
+
+
+ORACLE_STREAM = 3
+"""Spawn key of :func:`lesson_oracle`'s stream: ``default_rng([seed, 3])`` (the loop's clips and pairs use
+``[seed, 2]``, networks ``seed`` and ``seed + 1``)."""
+
+
+def quick_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+    """The quick task: fixed-horizon CartPole (200 steps, the fallen pole an absorbing state) taught by 30
+    labels in 50k steps (about 15 s on one core). The learning rate is the CartPole preset's, kept constant:
+    PPO chases a reward that moves each round, and an annealed step size left it stuck where the early,
+    rougher rewards had sent it. Rerun ``benchmarks/rlhf_quick.py --seed S`` over seeds 0-9 for how it does
+    (untrained against trained greedy return)."""
+    base = dict(
+        env_id="CartPole-v1",
+        total_steps=50_000,
+        label_budget=30,
+        initial_fraction=0.5,
+        queries_per_round=3,
+        learning_rate=3e-3,
+        anneal_lr=False,
+    )
+    if fast:
+        base.update(total_steps=1600 + 3 * 1024, steps_per_round=1024, label_budget=6)
+    return loop.RLHFConfig(**{**base, **changes})
+
+
+# ============================================================================================================
+# A behaviour that no reward in the environment describes (notebook 04, benchmarks/rlhf_new_behaviour.py)
+# ============================================================================================================
+
+
+def spin_criterion(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """What "spin steadily counter-clockwise" means, per step ``[B]``: the angular velocity (rad/s, positive
+    counter-clockwise on screen) of Pendulum observations ``[B, 3]`` = (cos, sin, angular velocity).
+    A scripted stand-in for the person uses it to answer, and the dashboard to score; the learner never sees it."""
+    return np.asarray(observations, dtype=np.float64)[:, 2]
+
+
+def spin_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+    """The run that teaches Pendulum-v1 to spin: its own reward (upright and still) says nothing about spinning."""
+    base = dict(env_id="Pendulum-v1", total_steps=40_000, label_budget=40, initial_fraction=0.3, queries_per_round=4)
+    if fast:
+        base.update(total_steps=3 * 2048 + 1600, steps_per_round=2048, label_budget=6)
+    return loop.RLHFConfig(**{**base, **changes})
+
+
+# ============================================================================================================
+# The yardstick and run histories
+# ============================================================================================================
+
+
+def train_true_reward(
+    config: loop.RLHFConfig,
+    *,
+    seed: int,
+    ppo: agents.PPOConfig | None = None,
+    callback: Callable[[dict], Any] | None = None,
+) -> tuple[agents.PPOAgent, list[dict]]:
+    """The yardstick: the same PPO, rounds and step budget as :class:`~rlhf_lite.loop.RLHFLoop`, trained on
+    the env's true reward (no labels); returns the agent and a history like the loop's.
+
+    By default PPO scales the true reward by the running spread of its return (``norm_reward``), as the
+    learned reward is normalised too: raw Pendulum rewards (down to -16 a step) would handicap the yardstick
+    (``python benchmarks/rlhf_pendulum.py --seed S`` reports it as ``true_reward_baseline``)."""
+    ppo = ppo or ppo_config(config, norm_reward=True)
+    probe = loop.make_env(config)
+    agent = agents.PPOAgent(probe.observation_space, probe.action_space, ppo, seed=int(seed))
+    probe.close()
+    random_steps, round_steps, num_rounds = loop.round_sizes(config, ppo)
+    agent.set_lr_schedule(config.learning_rate, num_rounds if config.anneal_lr else None)  # round k: call k - 1
+    history, env_steps, elapsed = [], 0, 0.0
+    for k in range(0, num_rounds + 1):
+        start = time.perf_counter()
+        if k == 0:
+            env_steps += random_steps  # the same budget as the RLHF run: its random-policy steps too
+        else:
+            env_steps += round_steps
+            vec = loop.round_env(config, ppo.num_envs, int(seed), k)
+            agent.learn(vec, round_steps, progress=False)
+            vec.close()
+        elapsed += time.perf_counter() - start
+        true_return = None
+        if config.eval_episodes:
+            true_return = float(np.mean(loop.evaluate_policy(agent, config, config.eval_episodes, 10_000)))
+        entry = {
+            "round": k,
+            "labels": 0,
+            "env_steps": env_steps,
+            "seconds": round(elapsed, 3),
+            "true_return": true_return,
+        }
+        history.append(entry)
+        if callback is not None and callback(entry):
+            break
+    return agent, history
+
+
+def save_history(history: list[dict], path: str | os.PathLike) -> None:
+    """Write a run's history as JSON (one object with a ``history`` list), atomically."""
+    checkpoints.write_json(Path(path), {"format": "rlhf_lite.history/1", "history": history})
+
+
+def load_history(path: str | os.PathLike) -> list[dict]:
+    """Read a history written by :func:`save_history`."""
+    data = checkpoints.read_json(Path(path), "rlhf_lite.history/1")
+    return data["history"]
