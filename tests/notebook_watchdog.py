@@ -35,8 +35,9 @@ import time
 from pathlib import Path
 
 # Run by the kernel before it serves requests. One expression, so the reader's namespace gains no names.
-_REGISTER_DUMP = ("__import__('faulthandler').register(__import__('signal').SIGUSR1, all_threads=True, "
-                  "file=open({path!r}, 'w'))")
+_REGISTER_DUMP = (
+    "__import__('faulthandler').register(__import__('signal').SIGUSR1, all_threads=True, file=open({path!r}, 'w'))"
+)
 # Seconds nbclient waits after the watchdog fired before it raises CellTimeoutError (time to collect stacks).
 GRACE_S = 10.0
 IDLE_SHARE = 0.1  # a kernel that used less CPU than this share of the wait was idle, not computing
@@ -73,14 +74,20 @@ def _verdict(cpu_used_s: float | None, waited_s: float, kernel_stacks: str) -> s
     in_cell = "do_execute" in kernel_stacks
     idle = cpu_used_s is not None and cpu_used_s < IDLE_SHARE * waited_s
     busy = cpu_used_s is not None and not idle
-    stall = ("STALL: the kernel runs no cell, yet the client still waits for this cell's reply: a request or reply"
-             " was lost between client and kernel (or sits unnoticed in the client's socket), not slow code.")
+    stall = (
+        "STALL: the kernel runs no cell, yet the client still waits for this cell's reply: a request or reply"
+        " was lost between client and kernel (or sits unnoticed in the client's socket), not slow code."
+    )
     if in_cell and idle:
-        return ("The cell is running in the kernel but waiting (sleep, lock, I/O, a widget nobody clicks): the"
-                " kernel's stack below shows where.")
+        return (
+            "The cell is running in the kernel but waiting (sleep, lock, I/O, a widget nobody clicks): the"
+            " kernel's stack below shows where."
+        )
     if in_cell or (busy and not dumped):
-        return ("The kernel was computing: the cell is slow in fast mode. Make it faster, or on a slow machine"
-                " raise RLHF_LITE_CELL_TIMEOUT_S.")
+        return (
+            "The kernel was computing: the cell is slow in fast mode. Make it faster, or on a slow machine"
+            " raise RLHF_LITE_CELL_TIMEOUT_S."
+        )
     if dumped:
         return stall + ("" if not busy else " (The kernel was busy with something else meanwhile: see its threads.)")
     if idle:
@@ -196,16 +203,34 @@ class CellWatchdog:
         cpu_now = _process_cpu_s(pid) if pid else None
         kernel_stacks = self._kernel_stacks(pid).rstrip()  # after the CPU reading: the dump costs a little CPU
         head = "\n".join("    " + line for line in source.splitlines()[:15])
-        lines = [f"{self.name}: {what} ran past its {self.limit_s:g} s limit (fast-mode cells take seconds).",
-                 f"  {what} starts:\n{head}"]
+        lines = [
+            f"{self.name}: {what} ran past its {self.limit_s:g} s limit (fast-mode cells take seconds).",
+            f"  {what} starts:\n{head}",
+        ]
         used = None if cpu_now is None or self._cpu_at_start is None else cpu_now - self._cpu_at_start
-        lines.append(f"  kernel pid {pid} used "
-                     + ("an unknown amount of CPU" if used is None else f"{used:.1f} s of CPU")
-                     + f" in the {waited:.0f} s the client waited.")
+        lines.append(
+            f"  kernel pid {pid} used "
+            + ("an unknown amount of CPU" if used is None else f"{used:.1f} s of CPU")
+            + f" in the {waited:.0f} s the client waited."
+        )
         lines.append("  " + _verdict(used, waited, kernel_stacks))
+        slice_s = getattr(self._client, "slice_s", None)  # tests/nbrun.py's polling client
+        if slice_s is None:
+            lines.append(
+                "  The client waits with nbclient's single long poll: a reply may sit unnoticed in its socket."
+            )
+        else:
+            lines.append(
+                f"  The client polls its sockets every {slice_s:g} s, so this cell's reply is not sitting unnoticed"
+                " there: it was never sent, or never reached the client."
+            )
+            rescued = self._client.rescue_summary()
+            lines.append("  " + (rescued or "No lost wake-up was rescued by polling before this."))
         lines.append("--- kernel threads (faulthandler, on SIGUSR1) ---\n" + kernel_stacks)
-        lines.append("--- test process threads (nbclient client side, faulthandler.dump_traceback) ---\n"
-                     + _own_stacks().rstrip())
+        lines.append(
+            "--- test process threads (nbclient client side, faulthandler.dump_traceback) ---\n"
+            + _own_stacks().rstrip()
+        )
         return "\n".join(lines)
 
     def report(self) -> str:
