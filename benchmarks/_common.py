@@ -16,8 +16,8 @@ def peak_rss_mb() -> float:
 
 def setup_torch(threads: int = 1) -> float:
     """Set torch's thread count (1 is fastest for these tiny networks) and pay its one-off lazy imports (the
-    first optimizer pulls in ``torch._dynamo``: about 2 s) before any timer starts, so that the first of two
-    timed runs is not charged for them; returns the seconds those imports took (``startup_s``)."""
+    first optimizer pulls in ``torch._dynamo``) before any timer starts, so that the first of two timed runs is
+    not charged for them; returns the seconds those imports took (``startup_s``)."""
     import time
 
     import torch

@@ -36,8 +36,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import emit, setup_torch  # noqa: E402
+
 from rlhf_lite import agents, labelers, loop, preferences  # noqa: E402
 from rlhf_lite import reward_model as rm  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
@@ -45,8 +45,18 @@ from rlhf_lite.label_store import LabelStore  # noqa: E402
 from rlhf_lite.rollouts import Segment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(env_id="CartPole-v1", horizon=50, total_steps=400 + 3 * 512, label_budget=8, initial_fraction=0.5,
-            queries_per_round=2, segment_length=10, segments_per_round=12, steps_per_round=512, eval_episodes=1)
+TINY = dict(
+    env_id="CartPole-v1",
+    horizon=50,
+    total_steps=400 + 3 * 512,
+    label_budget=8,
+    initial_fraction=0.5,
+    queries_per_round=2,
+    segment_length=10,
+    segments_per_round=12,
+    steps_per_round=512,
+    eval_episodes=1,
+)
 
 
 class Table:
@@ -59,14 +69,29 @@ class Table:
             return text.replace(self.tmp, "<tmp>").replace(str(ROOT), "<repo>") if isinstance(text, str) else text
 
         more = {k: clean(v) for k, v in more.items()}
-        self.rows.append(dict(fault=fault, trials=trials, acknowledged=acknowledged, found=found,
-                              lost=max(0, acknowledged - found), message=clean(message), **more))
+        self.rows.append(
+            dict(
+                fault=fault,
+                trials=trials,
+                acknowledged=acknowledged,
+                found=found,
+                lost=max(0, acknowledged - found),
+                message=clean(message),
+                **more,
+            )
+        )
 
 
 def segs(n: int, rng: np.random.Generator, obs_dim: int = 3, length: int = 25) -> list[Segment]:
-    return [Segment(rng.normal(size=(length, obs_dim)).astype(np.float32),
-                    rng.normal(size=(length, 1)).astype(np.float32), rng.normal(size=length),
-                    uid=f"u{rng.integers(1 << 62)}") for _ in range(n)]
+    return [
+        Segment(
+            rng.normal(size=(length, obs_dim)).astype(np.float32),
+            rng.normal(size=(length, 1)).astype(np.float32),
+            rng.normal(size=length),
+            uid=f"u{rng.integers(1 << 62)}",
+        )
+        for _ in range(n)
+    ]
 
 
 def message_of(fn) -> str | None:
@@ -131,8 +156,9 @@ def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gener
     for t in range(trials):
         path = tmp / f"killed{t}.jsonl"
         LabelStore(path)
-        child = subprocess.Popen([sys.executable, str(script), str(path), str(t)], stdout=subprocess.PIPE, text=True,
-                                 env=child_env())
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(path), str(t)], stdout=subprocess.PIPE, text=True, env=child_env()
+        )
         assert child.stdout.readline().startswith("ready")
         time.sleep(float(rng.uniform(0.05, 0.6)))
         child.send_signal(signal.SIGKILL)
@@ -144,22 +170,36 @@ def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gener
         acked += len(ids)
         found += len(set(ids) & set(stored))
         torn += not path.read_bytes().endswith(b"\n")
-        msg = message_of(lambda: LabelStore(path))  # a strict reopen: what the next reader is told
-        messages.add(re.sub(r"killed\d+\.jsonl, line \d+", "killed.jsonl, line N", msg) if msg
-                     else "none (killed between two writes)")
-    table.add("SIGKILL at a random moment while writing labels (then a strict reopen)", trials, acked, found,
-              " | ".join(sorted(messages)), trials_with_torn_line=torn)
+        msg = message_of(lambda: LabelStore(path))  # noqa: B023 (called here) -- a strict reopen: what the next reader is told
+        messages.add(
+            re.sub(r"killed\d+\.jsonl, line \d+", "killed.jsonl, line N", msg)
+            if msg
+            else "none (killed between two writes)"
+        )
+    table.add(
+        "SIGKILL at a random moment while writing labels (then a strict reopen)",
+        trials,
+        acked,
+        found,
+        " | ".join(sorted(messages)),
+        trials_with_torn_line=torn,
+    )
 
     acked = found = torn = resumed = 0
     for t in range(trials):  # the kill lands inside os.write: a third of the line is in the file
         path = tmp / f"halfkilled{t}.jsonl"
         LabelStore(path)
         n = int(rng.integers(1, 6))
-        child = subprocess.run([sys.executable, str(script), str(path), str(t), str(n)], capture_output=True,
-                               text=True, env=child_env(), timeout=120)
+        child = subprocess.run(
+            [sys.executable, str(script), str(path), str(t), str(n)],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=120,
+        )
         ids = [line.split()[1] for line in child.stdout.splitlines() if line.startswith("ack ")]
         torn += not path.read_bytes().endswith(b"\n")
-        strict = message_of(lambda: LabelStore(path))
+        strict = message_of(lambda: LabelStore(path))  # noqa: B023 (called here)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             store = LabelStore(path, skip_bad=True)
@@ -168,9 +208,15 @@ def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gener
         resumed += len(stored) == len(ids) + 1
         acked += len(ids)
         found += len(set(ids) & set(stored))
-    table.add("SIGKILL inside os.write (a third of the line written; then a strict reopen)", trials, acked, found,
-              re.sub(r"halfkilled\d+\.jsonl, line \d+", "halfkilled.jsonl, line N", strict or ""),
-              trials_with_torn_line=torn, next_writer_appended=resumed)
+    table.add(
+        "SIGKILL inside os.write (a third of the line written; then a strict reopen)",
+        trials,
+        acked,
+        found,
+        re.sub(r"halfkilled\d+\.jsonl, line \d+", "halfkilled.jsonl, line N", strict or ""),
+        trials_with_torn_line=torn,
+        next_writer_appended=resumed,
+    )
 
 
 def disk_full_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Generator) -> None:
@@ -201,8 +247,14 @@ def disk_full_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gen
         usable += len(store) == 4
         acked += len(ids)
         found += len(set(ids) & {r.id for r in LabelStore(path).labels()})  # a strict reopen
-    table.add("disk full mid-write (ENOSPC after part of the line), then space freed", trials, acked, found, message,
-              store_usable_after=usable)
+    table.add(
+        "disk full mid-write (ENOSPC after part of the line), then space freed",
+        trials,
+        acked,
+        found,
+        message,
+        store_usable_after=usable,
+    )
 
 
 REAL_LIMIT_CHILD = textwrap.dedent(
@@ -236,8 +288,9 @@ def real_size_limit(table: Table, tmp: Path, trials: int) -> None:
     message = None
     for t in range(trials):
         path = tmp / f"limit{t}.jsonl"
-        out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, env=child_env(),
-                             timeout=120).stdout.splitlines()
+        out = subprocess.run(
+            [sys.executable, str(script), str(path)], capture_output=True, text=True, env=child_env(), timeout=120
+        ).stdout.splitlines()
         acked += sum(line.startswith("ack ") for line in out)
         message = next((line[4:] for line in out if line.startswith("msg ")), message)
         found += len(LabelStore(path).labels())
@@ -270,14 +323,19 @@ def bad_label_files(table: Table, tmp: Path, rng: np.random.Generator) -> None:
         change(rec)
         with open(path, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        table.add(f"label file: {kind}", 1, 2, found_labels(path), message_of(lambda: LabelStore(path)))
+        table.add(f"label file: {kind}", 1, 2, found_labels(path), message_of(lambda: LabelStore(path)))  # noqa: B023 (called here)
 
     path = tmp / "pendulum.jsonl"
     store = LabelStore(path, env_id="Pendulum-v1")
     s = segs(2, rng)
     store.add(s[0], s[1], "left", "alice")
-    table.add("label file: a Pendulum file opened for CartPole", 1, 1, 1,
-              message_of(lambda: LabelStore(path, env_id="CartPole-v1")))
+    table.add(
+        "label file: a Pendulum file opened for CartPole",
+        1,
+        1,
+        1,
+        message_of(lambda: LabelStore(path, env_id="CartPole-v1")),
+    )
 
     path = tmp / "no_newline.jsonl"
     store = LabelStore(path)
@@ -285,8 +343,13 @@ def bad_label_files(table: Table, tmp: Path, rng: np.random.Generator) -> None:
     for i in range(2):
         store.add(s[2 * i], s[2 * i + 1], "left", "alice")
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
-    table.add("label file: valid last line without a final newline", 1, 2, len(LabelStore(path)),
-              message_of(lambda: LabelStore(path)))
+    table.add(
+        "label file: valid last line without a final newline",
+        1,
+        2,
+        len(LabelStore(path)),
+        message_of(lambda: LabelStore(path)),
+    )
 
     path = tmp / "torn.jsonl"
     store = LabelStore(path)
@@ -296,8 +359,14 @@ def bad_label_files(table: Table, tmp: Path, rng: np.random.Generator) -> None:
     with open(path, "a") as f:
         f.write('{"kind":"label","id":"to')  # another writer's torn line, while this store is open
     message = message_of(lambda: store.add(s[4], s[5], "left", "alice"))
-    table.add("label file: torn line by another writer, this store open (then adds)", 1, 3, found_labels(path),
-              message, later_strict_open=message_of(lambda: LabelStore(path)))
+    table.add(
+        "label file: torn line by another writer, this store open (then adds)",
+        1,
+        3,
+        found_labels(path),
+        message,
+        later_strict_open=message_of(lambda: LabelStore(path)),
+    )
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------------------
@@ -308,8 +377,9 @@ class _Crash(BaseException):
 
 
 def crash_mid_checkpoint(table: Table, tmp: Path) -> None:
-    run = loop.RLHFLoop(loop.RLHFConfig(**TINY), labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(1)),
-                        seed=0)
+    run = loop.RLHFLoop(
+        loop.RLHFConfig(**TINY), labelers.OracleLabeler(noise_prob=0.1, rng=np.random.default_rng(1)), seed=0
+    )
     run.step_round()
     old_net = {k: v.clone() for k, v in run.agent.net.state_dict().items()}
     old_labels = len(run.records)
@@ -324,6 +394,7 @@ def crash_mid_checkpoint(table: Table, tmp: Path) -> None:
             if count["n"] == count["at"]:
                 raise _Crash()
             return real[name](*a, **k)
+
         return call
 
     def save_new(at):
@@ -362,8 +433,16 @@ def crash_mid_checkpoint(table: Table, tmp: Path) -> None:
         old, new, mixed = old + is_old, new + is_new, mixed + (not (is_old or is_new))
         acked += old_labels  # the last save that returned
         found += len(back.records) if (is_old or is_new) else 0
-    table.add(f"crash mid-checkpoint, at each of the {steps} steps of RLHFLoop.save", steps, acked, found, None,
-              resumed_old=old, resumed_new=new, resumed_mixed=mixed)
+    table.add(
+        f"crash mid-checkpoint, at each of the {steps} steps of RLHFLoop.save",
+        steps,
+        acked,
+        found,
+        None,
+        resumed_old=old,
+        resumed_new=new,
+        resumed_mixed=mixed,
+    )
     crash_folder_files(table, tmp, run)
 
 
@@ -408,13 +487,24 @@ def crash_folder_files(table: Table, tmp: Path, run: loop.RLHFLoop) -> None:
         pend = rm.RewardEnsemble(*_pendulum_spaces(), run.reward_config, seed=0)
         pend.save(str(p.parent / "reward.pt"))
 
-    table.add("checkpoint: reward.pt from another task (no manifest)", 1, 0, 0,
-              damaged("loop.json", no_manifest_other_task))
-    table.add("file: PPOAgent.from_checkpoint(reward.pt)", 1, 0, 0,
-              message_of(lambda: agents.PPOAgent.from_checkpoint(base / "reward.pt")))
+    table.add(
+        "checkpoint: reward.pt from another task (no manifest)", 1, 0, 0, damaged("loop.json", no_manifest_other_task)
+    )
+    table.add(
+        "file: PPOAgent.from_checkpoint(reward.pt)",
+        1,
+        0,
+        0,
+        message_of(lambda: agents.PPOAgent.from_checkpoint(base / "reward.pt")),
+    )
     torch.save({"format": "rlhf_lite.PPOAgent/1", "x": run.agent.action_space}, tmp / "pickled.pt")
-    table.add("file: agent.pt holding pickled objects", 1, 0, 0,
-              message_of(lambda: agents.PPOAgent.from_checkpoint(tmp / "pickled.pt")))
+    table.add(
+        "file: agent.pt holding pickled objects",
+        1,
+        0,
+        0,
+        message_of(lambda: agents.PPOAgent.from_checkpoint(tmp / "pickled.pt")),
+    )
 
 
 def _pendulum_spaces():
@@ -466,11 +556,18 @@ def main() -> None:
         crash_mid_checkpoint(table, tmp)
         bad_label_files(table, tmp, rng)
         bad_configs(table)
-    emit({
-        "benchmark": "faults", "fast": fast_mode(), "seed": args.seed, "trials": trials,
-        "lost_acknowledged": sum(r["lost"] for r in table.rows), "rows": table.rows,
-        "wall_s": round(time.perf_counter() - start, 2), "startup_s": startup_s,
-    })
+    emit(
+        {
+            "benchmark": "faults",
+            "fast": fast_mode(),
+            "seed": args.seed,
+            "trials": trials,
+            "lost_acknowledged": sum(r["lost"] for r in table.rows),
+            "rows": table.rows,
+            "wall_s": round(time.perf_counter() - start, 2),
+            "startup_s": startup_s,
+        }
+    )
 
 
 if __name__ == "__main__":

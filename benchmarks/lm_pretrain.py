@@ -19,8 +19,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-
 from _common import emit, setup_torch  # noqa: E402
+
 from rlhf_lite.config import fast_mode  # noqa: E402
 from rlhf_lite.lm import pretrain  # noqa: E402
 from rlhf_lite.lm.model import LMConfig  # noqa: E402
@@ -36,18 +36,28 @@ def main() -> None:
     config = pretrain.PretrainConfig(steps=30, n_train=500, n_val=100) if fast_mode() else pretrain.PretrainConfig()
     n_samples = 50 if fast_mode() else args.samples
     result = pretrain.pretrain(config, seed=args.seed, progress=False)
-    quality = pretrain.sample_quality(result.model, result.tokenizer, np.random.default_rng(10_000 + args.seed),
-                                      n_samples)
-    emit({
-        "benchmark": "lm_pretrain", "seed": args.seed, "fast": fast_mode(), "steps": config.steps,
-        "batch_size": config.batch_size, "parameters": result.model.num_parameters(),
-        "lm_config": LMConfig().replace(vocab_size=len(result.tokenizer)).to_dict(),
-        "wall_s": round(result.wall_s, 2), "val_loss": round(result.val_loss, 4),
-        "final_train_loss": round(float(np.mean(result.history[-20:])), 4),
-        "samples": n_samples, "well_formed": round(quality["well_formed"], 4),
-        "gold_score": round(quality["gold_score"], 4), "tokens_per_s": round(quality["tokens_per_s"], 1),
-        "startup_s": startup_s,
-    })
+    quality = pretrain.sample_quality(
+        result.model, result.tokenizer, np.random.default_rng(10_000 + args.seed), n_samples
+    )
+    emit(
+        {
+            "benchmark": "lm_pretrain",
+            "seed": args.seed,
+            "fast": fast_mode(),
+            "steps": config.steps,
+            "batch_size": config.batch_size,
+            "parameters": result.model.num_parameters(),
+            "lm_config": LMConfig().replace(vocab_size=len(result.tokenizer)).to_dict(),
+            "wall_s": round(result.wall_s, 2),
+            "val_loss": round(result.val_loss, 4),
+            "final_train_loss": round(float(np.mean(result.history[-20:])), 4),
+            "samples": n_samples,
+            "well_formed": round(quality["well_formed"], 4),
+            "gold_score": round(quality["gold_score"], 4),
+            "tokens_per_s": round(quality["tokens_per_s"], 1),
+            "startup_s": startup_s,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -139,10 +139,12 @@ class PendulumVecEnv(gym.vector.VectorEnv):
                 raise TypeError(f"options['reset_mask'] must have dtype bool, got {mask.dtype}")
             if not mask.any():
                 raise ValueError("options['reset_mask'] is all False: expected at least one env to reset")
-        high = np.array([
-            classic_utils.verify_number_and_cast(options.get("x_init", _DEFAULT_HIGH[0])),
-            classic_utils.verify_number_and_cast(options.get("y_init", _DEFAULT_HIGH[1])),
-        ])
+        high = np.array(
+            [
+                classic_utils.verify_number_and_cast(options.get("x_init", _DEFAULT_HIGH[0])),
+                classic_utils.verify_number_and_cast(options.get("y_init", _DEFAULT_HIGH[1])),
+            ]
+        )
         idx = np.flatnonzero(mask)
         for i in idx:
             if seeds[i] is not None:
@@ -166,15 +168,13 @@ class PendulumVecEnv(gym.vector.VectorEnv):
         if a.shape == (n,):
             a = a[:, None]
         if a.shape != (n, 1):
-            raise ValueError(
-                f"actions has shape {a.shape}: expected ({n}, 1) or ({n},), one torque per environment"
-            )
+            raise ValueError(f"actions has shape {a.shape}: expected ({n}, 1) or ({n},), one torque per environment")
         if a.dtype.kind not in "iuf":
             raise ValueError(f"actions has dtype {a.dtype}: expected numbers (torques in [-2, 2])")
 
         # gymnasium's PendulumEnv.step, term for term, on arrays (the action keeps its dtype, as there)
         th, thdot = self._th, self._thdot
-        g, m, l, dt = self.g, self.m, self.l, self.dt
+        g, m, l, dt = self.g, self.m, self.l, self.dt  # noqa: E741 (gymnasium's names)
         # np.clip spelled as minimum(maximum(...)): the same values (NaN included), about twice as fast on small arrays
         u = np.minimum(np.maximum(a[:, 0], -self.max_torque), self.max_torque)
         sq = self._square
@@ -215,7 +215,9 @@ class PendulumVecEnv(gym.vector.VectorEnv):
         if _is_whole(seed):
             seeds: list[Any] = [int(seed) + i for i in range(n)]
         elif isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
-            raise ValueError(f"seed={seed!r} is not allowed: expected None, a whole number >= 0, or a list of {n} of them")
+            raise ValueError(
+                f"seed={seed!r} is not allowed: expected None, a whole number >= 0, or a list of {n} of them"
+            )
         else:
             seeds = list(seed)
         if len(seeds) != n:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -42,10 +43,12 @@ class WrittenReward(Config):
     """
 
     target_points: float = param(1.0, "points for knocking down a target buoy", low=0.0, high=10.0)
-    respawn: bool = param(True, "knocked-down buoys pop back up after a while (as in the original game)",
-                          choices=(True, False))
-    respawn_steps: float = param(4.0, "average number of steps before a knocked-down buoy pops back up",
-                                 low=1.0, high=100.0)
+    respawn: bool = param(
+        True, "knocked-down buoys pop back up after a while (as in the original game)", choices=(True, False)
+    )
+    respawn_steps: float = param(
+        4.0, "average number of steps before a knocked-down buoy pops back up", low=1.0, high=100.0
+    )
     finish_bonus: float = param(3.0, "points for crossing the finish line, which ends the race", low=0.0, high=100.0)
     step_penalty: float = param(0.0, "points lost on every step, so that dawdling costs", low=0.0, high=5.0)
     sink_penalty: float = param(0.0, "points lost when the boat hits the rocks and sinks", low=0.0, high=100.0)
@@ -92,23 +95,31 @@ class BoatRace(gym.Env):
         max_steps: int = 60,
         render_mode: str | None = None,
     ):
-        self.written = WrittenReward(target_points=target_points, respawn=respawn, respawn_steps=respawn_steps,
-                                     finish_bonus=finish_bonus, step_penalty=step_penalty, sink_penalty=sink_penalty)
+        self.written = WrittenReward(
+            target_points=target_points,
+            respawn=respawn,
+            respawn_steps=respawn_steps,
+            finish_bonus=finish_bonus,
+            step_penalty=step_penalty,
+            sink_penalty=sink_penalty,
+        )
         if reward not in RACE_REWARDS:
             raise ValueError(f"reward={reward!r} is not allowed: expected one of {', '.join(map(repr, RACE_REWARDS))}")
         if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
             raise ValueError(f"max_steps={max_steps!r} is not allowed: expected a whole number >= 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}")
+                f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}"
+            )
         self.track = _check_track(track)
         self.reward_kind = reward
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
         self.height, self.width = len(self.track), len(self.track[0])
         # Every non-land cell gets an index; the observation packs it with the buoys' up/down bits.
-        self.cells: list[tuple[int, int]] = [(r, c) for r in range(self.height) for c in range(self.width)
-                                             if self.track[r][c] != "#"]
+        self.cells: list[tuple[int, int]] = [
+            (r, c) for r in range(self.height) for c in range(self.width) if self.track[r][c] != "#"
+        ]
         self._cell_index = {rc: i for i, rc in enumerate(self.cells)}
         self.targets: list[tuple[int, int]] = [rc for rc in self.cells if self._char(rc) == "T"]
         self._target_of = {rc: j for j, rc in enumerate(self.targets)}
@@ -181,8 +192,9 @@ class BoatRace(gym.Env):
         self._heading = 1  # facing right, down the channel
         self._trail: list[tuple[int, int]] = []
         self._score_known = True
-        self._stats: dict[str, Any] = dict(steps=0, written_return=0.0, intended_return=0.0, targets_hit=0,
-                                                  finished=False, sank=False, progress=0.0)
+        self._stats: dict[str, Any] = dict(
+            steps=0, written_return=0.0, intended_return=0.0, targets_hit=0, finished=False, sank=False, progress=0.0
+        )
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -231,8 +243,16 @@ class BoatRace(gym.Env):
         s["targets_hit"] += int(hit)
         if terminated or truncated:
             self.episode_log.append(dict(s))
-        info = dict(written_reward=float(written), intended_reward=float(intended), progress=float(after),
-                    finished=finished, sank=sank, targets_hit=s["targets_hit"], steps=self._t, hit=hit)
+        info = dict(
+            written_reward=float(written),
+            intended_reward=float(intended),
+            progress=float(after),
+            finished=finished,
+            sank=sank,
+            targets_hit=s["targets_hit"],
+            steps=self._t,
+            hit=hit,
+        )
         reward = written if self.reward_kind == "written" else intended
         return i_new * self.n_masks + self._mask, float(reward), terminated, truncated, info
 
@@ -278,8 +298,12 @@ class BoatRace(gym.Env):
                 for a in range(4):
                     new = self._move(rc, a)
                     ch2 = self._char(new)
-                    base = (0.0 - w.step_penalty + (w.finish_bonus if ch2 == "F" else 0.0)
-                            - (w.sink_penalty if ch2 == "R" else 0.0))
+                    base = (
+                        0.0
+                        - w.step_penalty
+                        + (w.finish_bonus if ch2 == "F" else 0.0)
+                        - (w.sink_penalty if ch2 == "R" else 0.0)
+                    )
                     j = self._target_of.get(new)
                     for m2 in np.flatnonzero(respawn[m]):
                         prob = respawn[m, m2]
@@ -316,8 +340,10 @@ class BoatRace(gym.Env):
         if not self._score_known:
             return f"race {self.cell_progress(self._pos):.0%}" if self._char(self._pos) != "R" else "sank"
         status = "  FINISHED" if s["finished"] else "  SANK" if s["sank"] else ""
-        return (f"step {s['steps']:>2}/{self.max_steps}   points {s['written_return']:5.1f}   "
-                f"race {s['progress']:4.0%}{status}")
+        return (
+            f"step {s['steps']:>2}/{self.max_steps}   points {s['written_return']:5.1f}   "
+            f"race {s['progress']:4.0%}{status}"
+        )
 
     def draw(
         self,
@@ -339,7 +365,7 @@ class BoatRace(gym.Env):
         r2 = (yy - c0) ** 2 + (xx - c0) ** 2
         for r in range(self.height):
             for c in range(self.width):
-                block = img[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+                block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
                 ch = self.track[r][c]
                 if ch == "#":
                     block[:] = (96, 150, 86)
@@ -359,10 +385,10 @@ class BoatRace(gym.Env):
                         block[(yy - c0 - dy) ** 2 + (xx - c0 - dx) ** 2 <= (rad * cell) ** 2] = (118, 112, 106)
         for k, (r, c) in enumerate(trail):  # the wake: older positions fainter and smaller
             rad = 0.05 + 0.09 * (k + 1) / max(len(trail), 1)
-            block = img[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+            block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
             block[r2 <= (rad * cell) ** 2] = (200, 225, 245)
         for j, (r, c) in enumerate(self.targets):  # standing buoys red and white; fallen ones a faint red ring
-            block = img[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+            block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
             if mask >> j & 1:
                 block[r2 <= (0.32 * cell) ** 2] = (220, 40, 40)
                 block[r2 <= (0.2 * cell) ** 2] = (250, 250, 250)
@@ -371,7 +397,7 @@ class BoatRace(gym.Env):
                 block[((0.24 * cell) ** 2 <= r2) & (r2 <= (0.32 * cell) ** 2)] = (175, 110, 150)
         if boat is not None:
             r, c = boat
-            block = img[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+            block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
             hull, cabin = _boat_sprite(cell, heading)
             sank = self.track[r][c] == "R"
             block[hull] = (70, 70, 70) if sank else (250, 250, 250)
@@ -387,8 +413,10 @@ def _check_track(track: Sequence[str]) -> tuple[str, ...]:
         raise ValueError(f"track rows must all have the same length, got {[len(r) for r in track]}")
     bad = sorted({ch for row in track for ch in row} - set("#.STFR"))
     if bad:
-        raise ValueError(f"track has unknown cell {bad[0]!r}: allowed are '#' land, '.' water, 'S' start, "
-                         "'F' finish, 'T' target, 'R' rocks")
+        raise ValueError(
+            f"track has unknown cell {bad[0]!r}: allowed are '#' land, '.' water, 'S' start, "
+            "'F' finish, 'T' target, 'R' rocks"
+        )
     n_start = sum(row.count("S") for row in track)
     if n_start != 1:
         raise ValueError(f"track must have exactly one start 'S', found {n_start}")
@@ -396,8 +424,10 @@ def _check_track(track: Sequence[str]) -> tuple[str, ...]:
         raise ValueError("track must have a finish line 'F'")
     n_targets = sum(row.count("T") for row in track)
     if n_targets > 8:
-        raise ValueError(f"track has {n_targets} targets: at most 8 are allowed "
-                         "(the observation holds 2**targets patterns of standing buoys)")
+        raise ValueError(
+            f"track has {n_targets} targets: at most 8 are allowed "
+            "(the observation holds 2**targets patterns of standing buoys)"
+        )
     return track
 
 
@@ -438,10 +468,14 @@ def describe_race(stats: dict[str, Any], race_length: int | None = None) -> str:
         line = f" (the racing line takes {race_length})" if race_length is not None else ""
         return f"finished the race in {stats['steps']} steps{line}, hitting {hits} on the way: {pts}"
     if stats["sank"]:
-        return (f"sank on the rocks after {stats['steps']} step{'s' if stats['steps'] != 1 else ''}, "
-                f"{stats['progress']:.0%} of the way to the finish: {pts}")
-    return (f"never finished: in {stats['steps']} steps it hit {hits} and got {stats['progress']:.0%} of the way "
-            f"to the finish: {pts}")
+        return (
+            f"sank on the rocks after {stats['steps']} step{'s' if stats['steps'] != 1 else ''}, "
+            f"{stats['progress']:.0%} of the way to the finish: {pts}"
+        )
+    return (
+        f"never finished: in {stats['steps']} steps it hit {hits} and got {stats['progress']:.0%} of the way "
+        f"to the finish: {pts}"
+    )
 
 
 # The patches notebook 02 tries in turn, each added to the last to fix what the boat did before: a name, and

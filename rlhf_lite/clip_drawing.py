@@ -50,9 +50,11 @@ CLIP_HEIGHT = 240
 """Default height of a clip in pixels: large enough to judge a pendulum's angle and its torque arrow by eye."""
 
 CLIP_LEGEND: dict[str, str] = {
-    "Pendulum": ("The curved arrow around the pivot is the motor: it points the way the motor pushes the pole "
-                 "(clockwise or counter-clockwise), and the bigger the arrow, the harder the push. "
-                 "No arrow: no push."),
+    "Pendulum": (
+        "The curved arrow around the pivot is the motor: it points the way the motor pushes the pole "
+        "(clockwise or counter-clockwise), and the bigger the arrow, the harder the push. "
+        "No arrow: no push."
+    ),
 }
 """What the marks in a task's clips mean, in plain words (shown next to the clips)."""
 
@@ -63,8 +65,9 @@ def clip_legend(env_id: str | None) -> str | None:
     return CLIP_LEGEND.get(name)
 
 
-def segment_frames(segment: Segment, env_id: str | None, *, height: int = CLIP_HEIGHT,
-                   crop: float | None = None) -> np.ndarray:
+def segment_frames(
+    segment: Segment, env_id: str | None, *, height: int = CLIP_HEIGHT, crop: float | None = None
+) -> np.ndarray:
     """The pictures ``[L, H, W, 3]`` uint8 of a clip: its stored ``frames``, or frames re-drawn from its observations.
 
     Re-drawing (``envs.draw_frames``) lets label files and rollouts carry no pictures at all. ``crop`` keeps
@@ -86,7 +89,7 @@ def segment_frames(segment: Segment, env_id: str | None, *, height: int = CLIP_H
         h, w = frames.shape[1:3]
         ch, cw = max(1, int(round(h * crop))), max(1, int(round(w * crop)))
         top, left = (h - ch) // 2, (w - cw) // 2
-        frames = frames[:, top:top + ch, left:left + cw]
+        frames = frames[:, top : top + ch, left : left + cw]
     return frames
 
 

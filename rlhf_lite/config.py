@@ -190,7 +190,10 @@ class Config:
 
     def describe(self) -> str:
         """A plain-text table: name, value, allowed values, help."""
-        rows = [(f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", "")) for f in dataclasses.fields(self)]
+        rows = [
+            (f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", ""))
+            for f in dataclasses.fields(self)
+        ]
         w = [max(len(r[i]) for r in rows) for i in range(3)]
         return "\n".join(f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}" for a, b, c, d in rows)
 
@@ -199,11 +202,18 @@ class Config:
         inside their cell instead of breaking the columns. A notebook shows it for ``display(config)``."""
         head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("field", "value", "allowed", "what it does"))
         rows = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{html.escape(c)}</td>" for c in (
-                f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", ""))) + "</tr>"
-            for f in dataclasses.fields(self))
-        return (f"<table class='rlhf-config'><caption style='text-align:left'><b>{type(self).__name__}</b>"
-                f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            "<tr>"
+            + "".join(
+                f"<td style='text-align:left;vertical-align:top'>{html.escape(c)}</td>"
+                for c in (f.name, repr(getattr(self, f.name)), allowed(f), f.metadata.get("help", ""))
+            )
+            + "</tr>"
+            for f in dataclasses.fields(self)
+        )
+        return (
+            f"<table class='rlhf-config'><caption style='text-align:left'><b>{type(self).__name__}</b>"
+            f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        )
 
     def _repr_html_(self) -> str:
         return self.describe_html()

@@ -107,7 +107,9 @@ class FixedHorizon(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
 
     def __init__(self, env: gym.Env, horizon: int, absorbing_reward: float = 0.0, mark_end: bool = False):
-        gym.utils.RecordConstructorArgs.__init__(self, horizon=horizon, absorbing_reward=absorbing_reward, mark_end=mark_end)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, horizon=horizon, absorbing_reward=absorbing_reward, mark_end=mark_end
+        )
         gym.Wrapper.__init__(self, env)
         if horizon < 1:
             raise ValueError(f"horizon={horizon!r} is not allowed: expected a whole number >= 1")
@@ -118,8 +120,9 @@ class FixedHorizon(gym.Wrapper, gym.utils.RecordConstructorArgs):
             box = env.observation_space
             if not isinstance(box, spaces.Box) or len(box.shape) != 1:
                 raise ValueError(f"mark_end=True needs a flat Box observation space, got {box}")
-            self.observation_space = spaces.Box(np.append(box.low, 0.0).astype(box.dtype),
-                                                np.append(box.high, 1.0).astype(box.dtype), dtype=box.dtype)
+            self.observation_space = spaces.Box(
+                np.append(box.low, 0.0).astype(box.dtype), np.append(box.high, 1.0).astype(box.dtype), dtype=box.dtype
+            )
         self._t = 0
         self._absorbed_obs: Any = None
 
@@ -187,7 +190,9 @@ _FRAME_ENVS: dict[tuple[str, int | None], gym.Env] = {}
 _FRAME_LOCK = threading.Lock()
 
 
-def draw_frames(env_id: str, observations: np.ndarray, actions: np.ndarray | None = None, size: int | None = 160) -> np.ndarray:
+def draw_frames(
+    env_id: str, observations: np.ndarray, actions: np.ndarray | None = None, size: int | None = 160
+) -> np.ndarray:
     """Pictures ``[L, H, W, 3]`` uint8 of observations ``[L, *obs_shape]``, drawn by the env's own renderer.
 
     For tasks whose observation is the whole state (CartPole, Pendulum, MountainCar, Acrobot) a clip can be

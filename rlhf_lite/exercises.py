@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,8 +77,11 @@ def _fail(exercise: str, text: str) -> Check:
 def _call(exercise: str, fn: Callable, args: tuple, shown: str) -> tuple[Any, Check | None]:
     """Call the learner's ``fn(*args)``; an exception becomes a failed Check that names the call."""
     if not callable(fn):
-        return None, _fail(exercise, f"expected a function, got {type(fn).__name__}: pass the function itself, "
-                                     "without calling it (no brackets after its name)")
+        return None, _fail(
+            exercise,
+            f"expected a function, got {type(fn).__name__}: pass the function itself, "
+            "without calling it (no brackets after its name)",
+        )
     try:
         return fn(*args), None
     except Exception as e:  # noqa: BLE001 - any error in learner code is reported, not raised
@@ -92,8 +96,11 @@ def _number(exercise: str, value: Any, shown: str) -> tuple[float | None, Check 
     if arr is None or arr.dtype.kind not in "iuf":
         return None, _fail(exercise, f"{shown} returned {value!r} ({type(value).__name__}): expected a number")
     if arr.size != 1:
-        return None, _fail(exercise, f"{shown} returned an array of shape {arr.shape}: expected one number "
-                                     "(did you forget to add up over the steps?)")
+        return None, _fail(
+            exercise,
+            f"{shown} returned an array of shape {arr.shape}: expected one number "
+            "(did you forget to add up over the steps?)",
+        )
     out = float(arr.reshape(()))
     if not math.isfinite(out):
         return None, _fail(exercise, f"{shown} returned {out}: expected a finite number")
@@ -116,9 +123,9 @@ def _verdict(ex: str, rows: list[tuple[Any, Any, dict[str, Any], str]], ok_text:
     in words) to what that mistake returns there. The report names the first example that fails and the hint
     whose mistake reproduces the learner's answers on *every* example (several mistakes can coincide on one).
     """
+
     def same(x: Any, y: Any) -> bool:
-        return bool(np.allclose(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
-                                rtol=1e-5, atol=1e-7))
+        return bool(np.allclose(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), rtol=1e-5, atol=1e-7))
 
     failing = [text for got, want, _, text in rows if not same(got, want)]
     if not failing:
@@ -157,15 +164,20 @@ def check_discounted_return(fn: Callable[[Any, float], float]) -> Check:
         variants = {
             "a reward t steps away is weighted by gamma to the power t (gamma**t), not by gamma once: "
             "you multiplied every reward by gamma.": float(np.sum(gamma * r)),
-            "the first reward counts fully (gamma**0 = 1): your powers start at 1 instead of 0.":
-                float(np.sum(gamma ** (t + 1) * r)),
+            "the first reward counts fully (gamma**0 = 1): your powers start at 1 instead of 0.": float(
+                np.sum(gamma ** (t + 1) * r)
+            ),
             "you discounted from the end of the episode: it is the LATER rewards that count less, "
             "the first one counts fully.": float(np.sum(gamma ** (len(r) - 1 - t) * r)),
             "no discount at all: that is the plain return, the sum of the rewards.": float(np.sum(r)),
         }
         rows.append((got, want, variants, f"on {what}, {shown} should be {want:.6g}, you returned {got:.6g}."))
-    return _verdict(ex, rows, "discounted_return weighs a reward t steps away by gamma**t: on the walk to the +10 "
-                              "with gamma = 0.5 the far treasure is worth only 10 * 0.5**9 = 0.0195.")
+    return _verdict(
+        ex,
+        rows,
+        "discounted_return weighs a reward t steps away by gamma**t: on the walk to the +10 "
+        "with gamma = 0.5 the far treasure is worth only 10 * 0.5**9 = 0.0195.",
+    )
 
 
 def check_q_update(fn: Callable[..., float]) -> Check:
@@ -199,22 +211,27 @@ def check_q_update(fn: Callable[..., float]) -> Check:
         variants = {
             "you returned the target itself: move Q[s, a] only part of the way towards it, "
             "Q + learning_rate * (target - Q).": target,
-            "the sign of the step is flipped: Q moves TOWARDS the target, Q + lr * (target - Q), "
-            "not away from it.": old - lr * (target - old),
-            "when the episode terminated there is no next state to look ahead to: the target is just r.":
-                old + lr * (r + gamma * q[s2].max() - old),
-            "the target looks ahead with the BEST next action, max over a' of Q[s_next, a'], not the worst (min).":
-                old + lr * ((r if term else r + gamma * q[s2].min()) - old),
+            "the sign of the step is flipped: Q moves TOWARDS the target, Q + lr * (target - Q), not away from it.": old
+            - lr * (target - old),
+            "when the episode terminated there is no next state to look ahead to: the target is just r.": old
+            + lr * (r + gamma * q[s2].max() - old),
+            "the target looks ahead with the BEST next action, max over a' of Q[s_next, a'], not the worst (min).": old
+            + lr * ((r if term else r + gamma * q[s2].min()) - old),
             "the look-ahead uses the best next action, max over a' of Q[s_next, a'], not Q[s_next, a] "
             "(the action just taken).": old + lr * ((r if term else r + gamma * q[s2, a]) - old),
-            "the look-ahead is discounted: r + gamma * max Q[s_next], you left out gamma.":
-                old + lr * ((r if term else r + q[s2].max()) - old),
+            "the look-ahead is discounted: r + gamma * max Q[s_next], you left out gamma.": old
+            + lr * ((r if term else r + q[s2].max()) - old),
             "the target needs the next state's value: r + gamma * max Q[s_next], not only r.": old + lr * (r - old),
         }
-        rows.append((got, want, variants, f"on {what}, with q =\n{q}\n  {shown} should be {want:.6g}, "
-                                          f"you returned {got:.6g}."))
-    return _verdict(ex, rows, "one Q-learning step moves Q[s, a] a fraction learning_rate of the way towards "
-                              "r + gamma * max Q[s_next], and towards r alone at the end of an episode.")
+        rows.append(
+            (got, want, variants, f"on {what}, with q =\n{q}\n  {shown} should be {want:.6g}, you returned {got:.6g}.")
+        )
+    return _verdict(
+        ex,
+        rows,
+        "one Q-learning step moves Q[s, a] a fraction learning_rate of the way towards "
+        "r + gamma * max Q[s_next], and towards r alone at the end of an episode.",
+    )
 
 
 # ==============================================================================================================
@@ -230,8 +247,9 @@ def _patch_of(ex: str, patch: Any) -> tuple[dict | None, Check | None]:
         if bad is not None:
             return None, bad
     if not isinstance(patch, dict):
-        return None, _fail(ex, f"expected a dict of WrittenReward fields such as {{'finish_bonus': 5.0}}, "
-                               f"got {type(patch).__name__}")
+        return None, _fail(
+            ex, f"expected a dict of WrittenReward fields such as {{'finish_bonus': 5.0}}, got {type(patch).__name__}"
+        )
     try:
         boat_race.WrittenReward(**patch)
     except (TypeError, ValueError) as e:
@@ -259,13 +277,19 @@ def _race_verdict(stats: dict, race_length: int) -> str | None:
     if stats["finished"] and stats["steps"] <= race_length:
         return None
     if stats["finished"]:
-        return (f"the best boat {said}. It finishes, but detours for buoys first: each buoy it collects "
-                "is still worth more than the steps the detour costs.")
+        return (
+            f"the best boat {said}. It finishes, but detours for buoys first: each buoy it collects "
+            "is still worth more than the steps the detour costs."
+        )
     if stats["sank"]:
-        return (f"the best boat {said}. Sinking ends the episode, and with it every penalty still to come: "
-                "under your reward, ending early is cheaper than racing.")
-    return (f"the best boat {said}. Circling for buoys still pays more than finishing: a lap of the lagoon "
-            "pays again and again, the finish only once.")
+        return (
+            f"the best boat {said}. Sinking ends the episode, and with it every penalty still to come: "
+            "under your reward, ending early is cheaper than racing."
+        )
+    return (
+        f"the best boat {said}. Circling for buoys still pays more than finishing: a lap of the lagoon "
+        "pays again and again, the finish only once."
+    )
 
 
 def check_boat_patch(patch: dict | Callable[[], dict], gamma: float = 0.95) -> Check:
@@ -279,8 +303,11 @@ def check_boat_patch(patch: dict | Callable[[], dict], gamma: float = 0.95) -> C
     verdict = _race_verdict(stats, race_length)
     if verdict:
         return _fail(ex, f"with patch {patch or '{} (no change)'} and gamma {gamma}, {verdict}")
-    return _ok(ex, f"with patch {patch}, the best boat (gamma {gamma}) races: it finishes in {stats['steps']} "
-                   f"steps, the racing line. (Exercise 02.2 asks for a patch that works for other discounts too.)")
+    return _ok(
+        ex,
+        f"with patch {patch}, the best boat (gamma {gamma}) races: it finishes in {stats['steps']} "
+        f"steps, the racing line. (Exercise 02.2 asks for a patch that works for other discounts too.)",
+    )
 
 
 def check_robust_patch(patch: dict | Callable[[], dict], gammas: tuple[float, ...] = (0.9, 0.95, 0.98)) -> Check:
@@ -297,8 +324,11 @@ def check_robust_patch(patch: dict | Callable[[], dict], gammas: tuple[float, ..
             failing.append(f"gamma {gamma}: {verdict}")
     if failing:
         good = len(gammas) - len(failing)
-        return _fail(ex, f"with patch {patch or '{} (no change)'} the best boat races for {good} of {len(gammas)} "
-                         "discounts. Where it does not:\n  " + "\n  ".join(failing))
+        return _fail(
+            ex,
+            f"with patch {patch or '{} (no change)'} the best boat races for {good} of {len(gammas)} "
+            "discounts. Where it does not:\n  " + "\n  ".join(failing),
+        )
     return _ok(ex, f"with patch {patch}, boats with every discount in {gammas} sail the racing line.")
 
 
@@ -320,8 +350,11 @@ def _array(ex: str, value: Any, shape: tuple, shown: str) -> tuple[np.ndarray | 
         want = "one number" if shape == () else f"an array of shape {shape}, one value per pair"
         return None, _fail(ex, f"{shown} returned shape {arr.shape}: expected {want}")
     if not np.all(np.isfinite(arr)):
-        return None, _fail(ex, f"{shown} returned {arr}: expected finite numbers (for huge return differences, "
-                               "use a form of the sigmoid that does not overflow)")
+        return None, _fail(
+            ex,
+            f"{shown} returned {arr}: expected finite numbers (for huge return differences, "
+            "use a form of the sigmoid that does not overflow)",
+        )
     return arr, None
 
 
@@ -361,8 +394,12 @@ def check_bt_probability(fn: Callable[[Any, Any, float], Any]) -> Check:
             "(otherwise P can exceed 1).": _sigmoid(d) + eps / 2,
         }
         rows.append((got, want, variants, f"on {what}, {shown} should be {_fmt(want)}, you returned {_fmt(got)}."))
-    return _verdict(ex, rows, "P(a > b) = (1 - noise) * sigmoid(R(a) - R(b)) + noise / 2: even a far better clip "
-                              "wins only 1 - noise / 2 of the time, so one wrong answer cannot cost an unbounded loss.")
+    return _verdict(
+        ex,
+        rows,
+        "P(a > b) = (1 - noise) * sigmoid(R(a) - R(b)) + noise / 2: even a far better clip "
+        "wins only 1 - noise / 2 of the time, so one wrong answer cannot cost an unbounded loss.",
+    )
 
 
 def check_bt_loss(fn: Callable[[Any, Any, Any, float], Any]) -> Check:
@@ -397,19 +434,24 @@ def check_bt_loss(fn: Callable[[Any, Any, Any, float], Any]) -> Check:
         variants = {
             "the loss is the NEGATIVE log-likelihood: it must be >= 0 and small when the model agrees with the "
             "answers; your sign is flipped.": -want,
-            "the targets are used the wrong way round: y = 1 means a was preferred, so y goes with log P(a > b).":
-                float(np.mean(ce(pa, 1 - t))),
+            "the targets are used the wrong way round: y = 1 means a was preferred, so y goes with "
+            "log P(a > b).": float(np.mean(ce(pa, 1 - t))),
             "the noise term is missing from P: use (1 - noise) * sigmoid(R(a) - R(b)) + noise / 2 "
             "(a far better clip that lost should cost a bounded loss).": float(np.mean(ce(_sigmoid(a - b)))),
-            "average over pairs (mean), do not add them up: the loss should not grow with the number of labels.":
-                float(np.sum(ce(pa))),
+            "average over pairs (mean), do not add them up: the loss should not grow with the number of labels.": float(
+                np.sum(ce(pa))
+            ),
             "a tie (target 0.5) counts half for each side: use y * log P(a>b) + (1 - y) * log P(b>a) for every "
             "target, not only for 0 and 1.": float(np.mean(np.where(t > 0.5, -np.log(pa), -np.log(1 - pa)))),
         }
         rows.append((got, want, variants, f"on {what}, {shown} should be {want:.6g}, you returned {got:.6g}."))
-    return _verdict(ex, rows, "the Bradley-Terry loss is the cross-entropy of the noisy preference probability "
-                              "against the answers; with noise 0.2 a far better clip that lost costs only "
-                              "-log(0.1) = 2.3, not infinity.")
+    return _verdict(
+        ex,
+        rows,
+        "the Bradley-Terry loss is the cross-entropy of the noisy preference probability "
+        "against the answers; with noise 0.2 a far better clip that lost costs only "
+        "-log(0.1) = 2.3, not infinity.",
+    )
 
 
 # ==============================================================================================================
@@ -429,24 +471,35 @@ def check_disagreement(fn: Callable[[np.ndarray], np.ndarray]) -> Check:
         return bad
     got, bad = _array(ex, got, (3,), shown)
     if bad is not None:
-        return Check(ex, False, bad.message + "\n  Hint: take the spread over the members (axis 0), one score per "
-                                              "pair; axis 1 would give one score per member.")
+        return Check(
+            ex,
+            False,
+            bad.message + "\n  Hint: take the spread over the members (axis 0), one score per "
+            "pair; axis 1 would give one score per member.",
+        )
     want = agree_unsure.std(axis=0)
     members_agree = (abs(got[0] - got[1]) < 1e-9) and got[2] > got[0]
     if not members_agree:
         mean = agree_unsure.mean(axis=0)
         hint = ""
-        if np.allclose(got, -np.abs(mean - 0.5)) or np.allclose(got, 0.5 - np.abs(mean - 0.5)) or (
-            got[0] > got[1] and got[0] >= got[2]
+        if (
+            np.allclose(got, -np.abs(mean - 0.5))
+            or np.allclose(got, 0.5 - np.abs(mean - 0.5))
+            or (got[0] > got[1] and got[0] >= got[2])
         ):
-            hint = ("\n  Hint: you scored how UNSURE the ensemble's average is (close to 0.5). Pair 0 is a coin flip "
-                    "on which every member agrees: another answer teaches the members nothing they disagree about. "
-                    "Score the spread between members instead (np.std over axis 0).")
+            hint = (
+                "\n  Hint: you scored how UNSURE the ensemble's average is (close to 0.5). Pair 0 is a coin flip "
+                "on which every member agrees: another answer teaches the members nothing they disagree about. "
+                "Score the spread between members instead (np.std over axis 0)."
+            )
         elif np.allclose(got, mean):
             hint = "\n  Hint: that is the members' average belief; disagreement is their spread (std over axis 0)."
-        return _fail(ex, f"on probs =\n{agree_unsure}\n  (columns are pairs) pairs 0 and 1 have no disagreement at all "
-                         f"(every member says the same) and pair 2 has a lot; your scores {_fmt(got)} should be "
-                         f"equal for pairs 0 and 1 and larger for pair 2 (the std: {_fmt(want)})." + hint)
+        return _fail(
+            ex,
+            f"on probs =\n{agree_unsure}\n  (columns are pairs) pairs 0 and 1 have no disagreement at all "
+            f"(every member says the same) and pair 2 has a lot; your scores {_fmt(got)} should be "
+            f"equal for pairs 0 and 1 and larger for pair 2 (the std: {_fmt(want)})." + hint,
+        )
     rng = np.random.default_rng(0)
     probs = rng.uniform(0.02, 0.98, size=(5, 8))
     shown = "disagreement(probs) with probs of shape (5 members, 8 pairs)"
@@ -458,10 +511,16 @@ def check_disagreement(fn: Callable[[np.ndarray], np.ndarray]) -> Check:
         return bad
     want = probs.std(axis=0)
     if not np.array_equal(np.argsort(-got, kind="stable"), np.argsort(-want, kind="stable")):
-        return _fail(ex, f"on 5 members x 8 random pairs your scores rank the pairs differently from the spread "
-                         f"between members (std over axis 0): you {_fmt(got)}, std {_fmt(want)}.")
-    return _ok(ex, "disagreement is the spread of the members' beliefs about a pair: where they agree, even on a "
-                   "coin flip, an answer settles little; where they split, it settles the most.")
+        return _fail(
+            ex,
+            f"on 5 members x 8 random pairs your scores rank the pairs differently from the spread "
+            f"between members (std over axis 0): you {_fmt(got)}, std {_fmt(want)}.",
+        )
+    return _ok(
+        ex,
+        "disagreement is the spread of the members' beliefs about a pair: where they agree, even on a "
+        "coin flip, an answer settles little; where they split, it settles the most.",
+    )
 
 
 def check_most_disputed(fn: Callable[[np.ndarray, int], Any]) -> Check:
@@ -479,11 +538,17 @@ def check_most_disputed(fn: Callable[[np.ndarray, int], Any]) -> Check:
             return _fail(ex, f"{shown} returned {type(got).__name__}: expected a list or array of indices")
         want = np.argsort(-scores, kind="stable")[:n]
         if arr.shape != (n,):
-            return _fail(ex, f"{shown} returned {arr.shape[0] if arr.ndim == 1 else arr.shape} value(s): expected "
-                             f"exactly n = {n} indices")
+            return _fail(
+                ex,
+                f"{shown} returned {arr.shape[0] if arr.ndim == 1 else arr.shape} value(s): expected "
+                f"exactly n = {n} indices",
+            )
         if n and arr.dtype.kind == "f" and np.all(np.isin(arr, scores)) and not np.all(arr == arr.astype(int)):
-            return _fail(ex, f"{shown} returned {_fmt(arr)}: those are scores. Return the pairs' positions "
-                             f"(indices), e.g. {[int(i) for i in want]}; np.argsort gives positions.")
+            return _fail(
+                ex,
+                f"{shown} returned {_fmt(arr)}: those are scores. Return the pairs' positions "
+                f"(indices), e.g. {[int(i) for i in want]}; np.argsort gives positions.",
+            )
         if arr.dtype.kind not in "iu" and not (arr.size == 0 or np.all(arr == np.round(arr))):
             return _fail(ex, f"{shown} returned {_fmt(arr)}: expected whole-number indices")
         arr = arr.astype(int)
@@ -491,16 +556,26 @@ def check_most_disputed(fn: Callable[[np.ndarray, int], Any]) -> Check:
         if np.array_equal(arr, want):
             continue
         if set(arr.tolist()) == set(want.tolist()):
-            return _fail(ex, f"{shown} returned {mine}: the right pairs, in the wrong order. Most disputed "
-                             f"first: {right}.")
+            return _fail(
+                ex, f"{shown} returned {mine}: the right pairs, in the wrong order. Most disputed first: {right}."
+            )
         least = np.argsort(scores, kind="stable")[:n]
         if np.array_equal(arr, least):
-            return _fail(ex, f"{shown} returned {mine}: the LEAST disputed pairs. np.argsort sorts from small "
-                             f"to large; the most disputed are at the other end ({right}).")
-        return _fail(ex, f"{shown} should return {right} (the positions of the {n} largest scores, largest "
-                         f"first), you returned {mine}.")
-    return _ok(ex, "asking about the pairs with the largest disagreement first is active selection; "
-                   "preferences.active_pairs does exactly this over random candidate pairs.")
+            return _fail(
+                ex,
+                f"{shown} returned {mine}: the LEAST disputed pairs. np.argsort sorts from small "
+                f"to large; the most disputed are at the other end ({right}).",
+            )
+        return _fail(
+            ex,
+            f"{shown} should return {right} (the positions of the {n} largest scores, largest "
+            f"first), you returned {mine}.",
+        )
+    return _ok(
+        ex,
+        "asking about the pairs with the largest disagreement first is active selection; "
+        "preferences.active_pairs does exactly this over random candidate pairs.",
+    )
 
 
 def _fmt(x: Any) -> str:
@@ -591,20 +666,50 @@ def most_disputed(scores, n):
 EXERCISES: dict[str, Exercise] = {
     e.id: e
     for e in (
-        Exercise("01.discounted_return", "01", "discounted_return", check_discounted_return,
-                 "write the discounted return sum_t gamma**t * r_t"),
+        Exercise(
+            "01.discounted_return",
+            "01",
+            "discounted_return",
+            check_discounted_return,
+            "write the discounted return sum_t gamma**t * r_t",
+        ),
         Exercise("01.q_update", "01", "q_update", check_q_update, "write one Q-learning update of Q[s, a]"),
-        Exercise("02.boat_patch", "02", "boat_patch", check_boat_patch,
-                 "patch the written reward so that the best boat races instead of looping"),
-        Exercise("02.robust_patch", "02", "robust_patch", check_robust_patch,
-                 "find a patch that works for impatient and patient boats alike"),
-        Exercise("03.bt_probability", "03", "bt_probability", check_bt_probability,
-                 "write the Bradley-Terry preference probability with the noise term"),
+        Exercise(
+            "02.boat_patch",
+            "02",
+            "boat_patch",
+            check_boat_patch,
+            "patch the written reward so that the best boat races instead of looping",
+        ),
+        Exercise(
+            "02.robust_patch",
+            "02",
+            "robust_patch",
+            check_robust_patch,
+            "find a patch that works for impatient and patient boats alike",
+        ),
+        Exercise(
+            "03.bt_probability",
+            "03",
+            "bt_probability",
+            check_bt_probability,
+            "write the Bradley-Terry preference probability with the noise term",
+        ),
         Exercise("03.bt_loss", "03", "bt_loss", check_bt_loss, "write the Bradley-Terry loss against the answers"),
-        Exercise("04.disagreement", "04", "disagreement", check_disagreement,
-                 "score how much the ensemble's members disagree about each pair"),
-        Exercise("04.most_disputed", "04", "most_disputed", check_most_disputed,
-                 "choose the n most disputed pairs, most disputed first"),
+        Exercise(
+            "04.disagreement",
+            "04",
+            "disagreement",
+            check_disagreement,
+            "score how much the ensemble's members disagree about each pair",
+        ),
+        Exercise(
+            "04.most_disputed",
+            "04",
+            "most_disputed",
+            check_most_disputed,
+            "choose the n most disputed pairs, most disputed first",
+        ),
     )
 }
 EXERCISES = {k: dataclasses.replace(e, stub=_STUBS[e.name].strip() + "\n") for k, e in EXERCISES.items()}

@@ -5,7 +5,7 @@ Registered as ``rlhf_lite/GridWorld-v0`` by :mod:`rlhf_lite.envs` (``envs.make_e
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -61,7 +61,9 @@ class GridWorld(gym.Env):
         if len(starts) != 1:
             raise ValueError(f"grid must have exactly one start 'S', found {len(starts)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}")
+            raise ValueError(
+                f"render_mode={render_mode!r} is not allowed: expected one of {self.metadata['render_modes']}"
+            )
         self.height, self.width = len(self.grid), len(self.grid[0])
         self.start = starts[0]
         self.step_reward = float(step_reward)
@@ -131,7 +133,9 @@ class GridWorld(gym.Env):
             return self.draw(agent=self._pos)
         return None
 
-    def draw(self, agent: tuple[int, int] | None = None, values: np.ndarray | None = None, cell: int = 32) -> np.ndarray:
+    def draw(
+        self, agent: tuple[int, int] | None = None, values: np.ndarray | None = None, cell: int = 32
+    ) -> np.ndarray:
         """An RGB picture ``[H, W, 3]`` uint8 of the grid: walls dark, treasures gold (size by reward), the
         agent a blue disc. ``values`` (one number per state) tints floor cells green (high) to red (low)."""
         img = np.full((self.height * cell, self.width * cell, 3), 235, dtype=np.uint8)
@@ -141,14 +145,18 @@ class GridWorld(gym.Env):
         vmax = max(abs(v) for v in self.treasures.values()) or 1.0
         for r in range(self.height):
             for c in range(self.width):
-                block = img[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+                block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
                 ch = self.grid[r][c]
                 if ch == "#":
                     block[:] = (60, 60, 70)
                     continue
                 if values is not None:
                     v = float(np.clip(values[self.state_index(r, c)] / vmax, -1, 1))
-                    block[:] = (235 - 120 * max(v, 0), 235, 235 - 120 * max(v, 0)) if v >= 0 else (235, 235 + 120 * v, 235 + 120 * v)
+                    block[:] = (
+                        (235 - 120 * max(v, 0), 235, 235 - 120 * max(v, 0))
+                        if v >= 0
+                        else (235, 235 + 120 * v, 235 + 120 * v)
+                    )
                 if ch in self.treasures:
                     radius = cell * (0.18 + 0.3 * abs(self.treasures[ch]) / vmax)
                     colour = (230, 180, 20) if self.treasures[ch] >= 0 else (200, 40, 40)
@@ -157,6 +165,6 @@ class GridWorld(gym.Env):
                     block[:2, :] = block[-2:, :] = block[:, :2] = block[:, -2:] = (120, 120, 120)
                 block[0, :] = block[:, 0] = (200, 200, 200)
         if agent is not None:
-            block = img[agent[0] * cell:(agent[0] + 1) * cell, agent[1] * cell:(agent[1] + 1) * cell]
+            block = img[agent[0] * cell : (agent[0] + 1) * cell, agent[1] * cell : (agent[1] + 1) * cell]
             block[disc <= (cell * 0.3) ** 2] = (40, 90, 220)
         return img

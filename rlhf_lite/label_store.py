@@ -18,8 +18,9 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -315,7 +316,7 @@ class LabelStore:
             raise self._roll_back(fd, size, e) from e
         return len(data)
 
-    def _roll_back(self, fd: int, size: int, error: OSError) -> "LabelWriteError":
+    def _roll_back(self, fd: int, size: int, error: OSError) -> LabelWriteError:
         """Cut the file back to ``size`` bytes after a failed write; the error to raise, saying what to do."""
         try:
             os.ftruncate(fd, size)
@@ -380,8 +381,12 @@ class LabelStore:
                     nl = data.find(b"\n")
                     pos = len(data) if nl == -1 else nl + 1
                     self._mid_line = nl == -1
-                    self._bad(self._lineno, "the line went on after it was read whole (the file was edited)",
-                              new_bad, torn=True)
+                    self._bad(
+                        self._lineno,
+                        "the line went on after it was read whole (the file was edited)",
+                        new_bad,
+                        torn=True,
+                    )
                 self._offset = base + pos
             elif self._mid_line:  # the rest of a truncated line already reported: skip to its end
                 nl = data.find(b"\n")
@@ -399,11 +404,15 @@ class LabelStore:
                     except (UnicodeDecodeError, json.JSONDecodeError) as e:
                         if nl == -1:  # no end of line at the end of the file: a writer stopped mid-record
                             self._mid_line = True
-                            why = ("truncated record (the last line has no end: a writer stopped mid-write, e.g. "
-                                   "a killed kernel; nothing it acknowledged is lost)")
+                            why = (
+                                "truncated record (the last line has no end: a writer stopped mid-write, e.g. "
+                                "a killed kernel; nothing it acknowledged is lost)"
+                            )
                         else:
-                            why = (f"not valid JSON ({e}); a line cut short by a writer that stopped mid-write "
-                                   "looks like this")
+                            why = (
+                                f"not valid JSON ({e}); a line cut short by a writer that stopped mid-write "
+                                "looks like this"
+                            )
                         self._bad(lineno, why, new_bad, torn=True)
                     else:
                         self._unterminated = nl == -1  # a whole last line: its newline comes later
@@ -525,8 +534,20 @@ class LabelWriteError(OSError):
         return str(self.strerror)
 
 
-_NUMBER_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-                  "float32", "float64")
+_NUMBER_DTYPES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
 
 
 def _checked_array(payload: dict[str, Any], key: str, dtype_key: str | None, side: str) -> np.ndarray:
@@ -553,7 +574,7 @@ def _checked_array(payload: dict[str, Any], key: str, dtype_key: str | None, sid
     return arr
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _env_observation_shapes(env_id: str) -> tuple[tuple[int, ...], ...] | None:
     """Per-step observation shapes a label file of ``env_id`` may hold, from the environment's own observation
     space: its shape, and one more number for a flat Box when episodes can end early (the end flag that

@@ -63,8 +63,10 @@ def setup(lesson: str | None = None, *, runs: str | Path = "runs", threads: int 
       end can make itself known after the first cell.
     """
     if lesson is not None and (not isinstance(lesson, str) or not lesson.strip() or Path(lesson).name != lesson):
-        raise ValueError(f"setup(lesson={lesson!r}) is not allowed: expected a folder name such as "
-                         "'03_reward_predictor' (no slashes) or None")
+        raise ValueError(
+            f"setup(lesson={lesson!r}) is not allowed: expected a folder name such as "
+            "'03_reward_predictor' (no slashes) or None"
+        )
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"setup(threads={threads!r}) is not allowed: expected a whole number >= 1")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -73,8 +75,9 @@ def setup(lesson: str | None = None, *, runs: str | Path = "runs", threads: int 
     torch.set_num_threads(threads)
     folder = Path(runs) / lesson if lesson is not None else Path(runs)
     folder.mkdir(parents=True, exist_ok=True)
-    done = Setup(fast=config.fast_mode(), runs=folder, data=DATA_DIR, threads=threads,
-                 headless_reason=presence.headless_reason())
+    done = Setup(
+        fast=config.fast_mode(), runs=folder, data=DATA_DIR, threads=threads, headless_reason=presence.headless_reason()
+    )
     if not quiet:
         print(done.summary())
     return done

@@ -12,7 +12,8 @@ import html
 import io
 import textwrap
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,15 @@ def wrap(*paragraphs: str, width: int = TEXT_WIDTH) -> str:
     for text in paragraphs:
         if not str(text).strip():  # an empty paragraph (a condition that did not apply) prints nothing
             continue
-        out.append(textwrap.fill(" ".join(str(text).split()), width, subsequent_indent="  ",
-                                 break_long_words=False, break_on_hyphens=False))
+        out.append(
+            textwrap.fill(
+                " ".join(str(text).split()),
+                width,
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
     return "\n".join(out)
 
 
@@ -118,8 +126,8 @@ class LiveCurve:
     returns_key="return"``). In a notebook the figure appears once and is replaced through a display
     handle. Drawing a PNG costs tens of milliseconds that training would otherwise spend learning, so it
     redraws at most every ``min_interval`` seconds and spends at most about ``1 / (1 + draw_every)`` of the
-    time drawing (on a busy machine drawing is slow, so it redraws less often). Call :meth:`close` (or use ``with LiveCurve(...) as curve:``)
-    to draw the final picture. Outside IPython it only records.
+    time drawing (on a busy machine drawing is slow, so it redraws less often). Call :meth:`close` (or use
+    ``with LiveCurve(...) as curve:``) to draw the final picture. Outside IPython it only records.
 
     ``stop_at``: return True (stop training) once the mean of the last ``smooth`` returns reaches it.
     """
@@ -160,7 +168,7 @@ class LiveCurve:
     @property
     def mean_return(self) -> float:
         """Mean of the last ``smooth`` episode returns (``-inf`` before the first episode ends)."""
-        return float(np.mean(self.returns[-self.smooth:])) if self.returns else -np.inf
+        return float(np.mean(self.returns[-self.smooth :])) if self.returns else -np.inf
 
     def figure(self):
         """A fresh matplotlib figure of the curve so far (not shown; the caller owns it)."""
@@ -168,14 +176,23 @@ class LiveCurve:
 
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.add_subplot()
-        learning_curve(self.x, self.returns, ax=ax, smooth=self.smooth, xlabel=self.xlabel, ylabel=self.ylabel,
-                       title=self._title(), target=self.target)
+        learning_curve(
+            self.x,
+            self.returns,
+            ax=ax,
+            smooth=self.smooth,
+            xlabel=self.xlabel,
+            ylabel=self.ylabel,
+            title=self._title(),
+            target=self.target,
+        )
         return fig
 
     def _title(self) -> str:
         if not self.returns:
             return f"{self.title}: waiting for the first episode to end"
-        return f"{self.title}: {len(self.returns)} episodes, mean of last {min(self.smooth, len(self.returns))} = {self.mean_return:.1f}"
+        last = min(self.smooth, len(self.returns))
+        return f"{self.title}: {len(self.returns)} episodes, mean of last {last} = {self.mean_return:.1f}"
 
     def draw(self) -> None:
         """Show the curve, replacing the previous picture (no-op outside a Jupyter kernel)."""
@@ -198,7 +215,7 @@ class LiveCurve:
         """Draw the final curve."""
         self.draw()
 
-    def __enter__(self) -> "LiveCurve":
+    def __enter__(self) -> LiveCurve:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -345,8 +362,9 @@ def episode_frames(env: Any, policy: Any = None, *, seed: int | None = None, max
     return frames, trajectory
 
 
-def _figure_html(frames: np.ndarray, fps: float, title: str | None, height: int | None,
-                 total_frames: int | None = None) -> str:
+def _figure_html(
+    frames: np.ndarray, fps: float, title: str | None, height: int | None, total_frames: int | None = None
+) -> str:
     data = base64.b64encode(gif_bytes(frames, fps, height=height, total_frames=total_frames)).decode("ascii")
     caption = f'<figcaption style="text-align:center">{html.escape(title)}</figcaption>' if title else ""
     return f'<figure class="rlhf-clip" style="margin:0"><img src="data:image/gif;base64,{data}"/>{caption}</figure>'
@@ -368,8 +386,13 @@ def show_frames(frames: np.ndarray, n: int = 6, *, title: str | None = None, fps
 
     frames = _check_frames(frames)
     idx = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
-    fig, axes = plt.subplots(1, len(idx), figsize=(2.2 * len(idx), 2.2 * frames.shape[1] / frames.shape[2] + 0.6),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(idx),
+        figsize=(2.2 * len(idx), 2.2 * frames.shape[1] / frames.shape[2] + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, t in zip(axes[0], idx):
         ax.imshow(frames[t])
         ax.set_title(f"step {t}" if fps is None else f"t = {t / fps:.2f} s", fontsize="small")
@@ -387,8 +410,16 @@ def show_frames(frames: np.ndarray, n: int = 6, *, title: str | None = None, fps
 _ARROWS = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # up, right, down, left as (dx, dy) in image space
 
 
-def grid_values(env: Any, values: np.ndarray | None = None, policy: np.ndarray | None = None, *, ax: Any = None,
-                title: str | None = None, cell: int = 48, show_numbers: bool = True):
+def grid_values(
+    env: Any,
+    values: np.ndarray | None = None,
+    policy: np.ndarray | None = None,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    cell: int = 48,
+    show_numbers: bool = True,
+):
     """Picture a gridworld: ``values`` ``[S]`` tint the floor (green high, red low) and are written in each
     cell; ``policy`` ``[S]`` (an action per state: 0 up, 1 right, 2 down, 3 left) is drawn as arrows.
 
@@ -414,9 +445,12 @@ def grid_values(env: Any, values: np.ndarray | None = None, policy: np.ndarray |
             ax.text(cx, cy + 0.32 * cell, f"{values[s]:.2f}", ha="center", va="center", fontsize=7)
         if policy is not None:
             dx, dy = _ARROWS[int(policy[s])]
-            ax.annotate("", xy=(cx + dx * 0.3 * cell, cy + dy * 0.3 * cell - 0.08 * cell),
-                        xytext=(cx - dx * 0.3 * cell, cy - dy * 0.3 * cell - 0.08 * cell),
-                        arrowprops=dict(arrowstyle="->", lw=1.5, color="black"))
+            ax.annotate(
+                "",
+                xy=(cx + dx * 0.3 * cell, cy + dy * 0.3 * cell - 0.08 * cell),
+                xytext=(cx - dx * 0.3 * cell, cy - dy * 0.3 * cell - 0.08 * cell),
+                arrowprops=dict(arrowstyle="->", lw=1.5, color="black"),
+            )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

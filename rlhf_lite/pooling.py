@@ -25,8 +25,9 @@ import dataclasses
 import hashlib
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,13 +93,15 @@ def pair_pack(
     uids = [s.uid if isinstance(s, Segment) else None for s in segments]
     if any(not u for u in uids):
         i = next(k for k, u in enumerate(uids) if not u)
-        raise ValueError(f"segments[{i}] has no uid: a pair pack needs clips with uids "
-                         "(rollouts.cut_segments gives them)")
+        raise ValueError(
+            f"segments[{i}] has no uid: a pair pack needs clips with uids (rollouts.cut_segments gives them)"
+        )
     unique: dict[str, Segment] = {}
     for s in segments:  # cut_segments may cut the same window twice: the same uid, the same clip, kept once
         first = unique.setdefault(s.uid, s)
-        if first is not s and not (np.array_equal(first.observations, s.observations)
-                                   and np.array_equal(first.actions, s.actions)):
+        if first is not s and not (
+            np.array_equal(first.observations, s.observations) and np.array_equal(first.actions, s.actions)
+        ):
             raise ValueError(f"uid {s.uid!r} names two different clips: a pair pack needs one clip per uid")
     ordered = [unique[u] for u in sorted(unique)]
     rng = np.random.default_rng(pack_seed(name_or_seed))
@@ -445,8 +448,10 @@ def report(pool: Pool, *, top: int = 5, predictors: dict[str, Any] | None = None
         who = ", ".join(f.labelers) or "nobody"
         lines.append(f"  read    {f.name}: {f.labels} labels by {who}" + (f" ({'; '.join(extra)})" if extra else ""))
     if pool.conflicts:
-        lines.append(f"  warning: {pool.conflicts} label id(s) appear in two files with different content; "
-                     "the first file's version was kept")
+        lines.append(
+            f"  warning: {pool.conflicts} label id(s) appear in two files with different content; "
+            "the first file's version was kept"
+        )
     if not pool.ratings:
         lines.append("No labels to pool.")
         return "\n".join(lines)
@@ -457,11 +462,15 @@ def report(pool: Pool, *, top: int = 5, predictors: dict[str, Any] | None = None
         f"{len(agree.pairs)} distinct pairs, {rated_twice} of them rated by two or more raters",
     ]
     if rated_twice:
-        lines.append(f"agreement: {agree.percent:.0%} of rater pairs gave the same answer; Krippendorff's alpha "
-                     f"{agree.alpha:.2f} (1 = full agreement, 0 = no more than chance)")
+        lines.append(
+            f"agreement: {agree.percent:.0%} of rater pairs gave the same answer; Krippendorff's alpha "
+            f"{agree.alpha:.2f} (1 = full agreement, 0 = no more than chance)"
+        )
     else:
-        lines.append("agreement: no pair was rated by two raters, so there is nothing to compare (did everyone label "
-                     "the same pair pack, with the same lesson settings?)")
+        lines.append(
+            "agreement: no pair was rated by two raters, so there is nothing to compare (did everyone label "
+            "the same pair pack, with the same lesson settings?)"
+        )
     disputed = agree.most_disputed(top)
     if disputed:
         lines.append(f"the {len(disputed)} pairs the room disagreed on most (first = the clip with the smaller uid):")
@@ -484,11 +493,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlhf_lite.pooling", description=main.__doc__)
     parser.add_argument("folder", help="folder holding everyone's label files (searched recursively)")
     parser.add_argument("--pattern", default="*.jsonl", help="file names to read (default: *.jsonl)")
-    parser.add_argument("--keep-good-lines", action="store_true",
-                        help="read the good lines of a file with bad ones, instead of skipping the whole file")
+    parser.add_argument(
+        "--keep-good-lines",
+        action="store_true",
+        help="read the good lines of a file with bad ones, instead of skipping the whole file",
+    )
     parser.add_argument("--top", type=int, default=5, help="how many of the most disputed pairs to list")
-    parser.add_argument("--predictors", action="store_true",
-                        help="also train a predictor on the pool and one per rater (a few seconds each)")
+    parser.add_argument(
+        "--predictors",
+        action="store_true",
+        help="also train a predictor on the pool and one per rater (a few seconds each)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split and the predictors")
     args = parser.parse_args(argv)
     try:
@@ -505,8 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(1)
         env_ids = {r.record.env_id for r in pool.ratings if r.record.env_id}
         if len(env_ids) != 1:
-            print(f"error: --predictors needs labels from one environment, found {sorted(env_ids) or 'none named'}",
-                  file=sys.stderr)
+            print(
+                f"error: --predictors needs labels from one environment, found {sorted(env_ids) or 'none named'}",
+                file=sys.stderr,
+            )
             return 2
         env = envs.make_env(env_ids.pop())
         predictors = compare_predictors(pool, env.observation_space, env.action_space, seed=args.seed)

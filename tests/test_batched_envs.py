@@ -126,8 +126,10 @@ def test_seeds_from_fresh_entropy_when_none_given():
 
 def test_same_gravity_as_gymnasium():
     ours = PendulumVecEnv(2, 30, g=9.81)
-    ref = gym.vector.SyncVectorEnv([lambda: envs.FixedHorizon(gym.make("Pendulum-v1", g=9.81), 30)] * 2,
-                                   autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    ref = gym.vector.SyncVectorEnv(
+        [lambda: envs.FixedHorizon(gym.make("Pendulum-v1", g=9.81), 30)] * 2,
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     np.testing.assert_array_equal(ours.reset(seed=4)[0], ref.reset(seed=4)[0])
     for _ in range(40):
         actions = np.full((2, 1), 0.5, np.float32)

@@ -18,13 +18,22 @@ EXPECTED = {
     "lm_pretrain.py": {"wall_s", "val_loss", "well_formed", "tokens_per_s"},
     "ppo_cartpole.py": {"env_steps", "wall_s", "eval_return"},
     "reward_model.py": {"env_id", "seed"},
-    "rlhf_pendulum.py": {"labels", "env_steps", "wall_s", "true_returns", "median", "swing_ups", "runs", "oracle_noise"},
+    "rlhf_pendulum.py": {
+        "labels",
+        "env_steps",
+        "wall_s",
+        "true_returns",
+        "median",
+        "swing_ups",
+        "runs",
+        "oracle_noise",
+    },
     "rlhf_pendulum.py --seed 0": {"labels", "env_steps", "wall_s", "true_return", "true_reward_baseline"},
     "rlhf_new_behaviour.py": {"labels", "score_untrained", "score_trained"},
     "rlhf_quick.py": {"labels", "env_steps", "wall_s", "true_return_untrained", "true_return"},
 }
-"""Scripts (with arguments, if any) and the keys their JSON line must hold. ``widget_latency.py`` (a browser) and ``notebooks.py``
-(every lesson) are exercised by the browser and notebook tests instead."""
+"""Scripts (with arguments, if any) and the keys their JSON line must hold. ``widget_latency.py`` (a browser) and
+``notebooks.py`` (every lesson) are exercised by the browser and notebook tests instead."""
 
 
 @pytest.mark.slow
@@ -32,8 +41,14 @@ EXPECTED = {
 def test_benchmark_prints_one_json_line(script, tmp_path):
     env = dict(os.environ, RLHF_LITE_FAST="1", SDL_VIDEODRIVER="dummy")
     name, *args = script.split()
-    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, done.stdout[-2000:]

@@ -28,8 +28,12 @@ def fields_of(kind: str):
 
 
 WHOLE = fields_of("int")
-BOOLS = [(cls, f.name) for cls in CONFIGS for f in cls.__dataclass_fields__.values()
-         if "help" in f.metadata and isinstance(f.default, bool)]
+BOOLS = [
+    (cls, f.name)
+    for cls in CONFIGS
+    for f in cls.__dataclass_fields__.values()
+    if "help" in f.metadata and isinstance(f.default, bool)
+]
 
 
 def test_there_are_fields_of_each_kind():
@@ -50,8 +54,13 @@ def test_env_id_of_the_wrong_type_names_the_field(value):
 
 
 def test_numpy_numbers_are_accepted_and_become_python_numbers():
-    cfg = loop.RLHFConfig(label_budget=np.int64(20), noise_prob=np.float32(0.5), horizon=np.int32(100),
-                          segment_length=np.float64(25.0), anneal_lr=np.bool_(False))
+    cfg = loop.RLHFConfig(
+        label_budget=np.int64(20),
+        noise_prob=np.float32(0.5),
+        horizon=np.int32(100),
+        segment_length=np.float64(25.0),
+        anneal_lr=np.bool_(False),
+    )
     assert (cfg.label_budget, cfg.horizon, cfg.segment_length) == (20, 100, 25)
     assert all(type(v) is int for v in (cfg.label_budget, cfg.horizon, cfg.segment_length))
     assert type(cfg.noise_prob) is float and cfg.noise_prob == 0.5 and cfg.anneal_lr is False

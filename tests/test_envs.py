@@ -63,7 +63,7 @@ def test_fixed_horizon_absorbs_after_failure():
     fell = int(np.argmin(traj.rewards))  # first step paid nothing: the absorbing state has begun
     assert 5 < fell < 100
     assert np.all(traj.rewards[fell:] == 0.0) and np.all(traj.rewards[:fell] == 1.0)
-    assert np.allclose(traj.observations[fell + 1:], traj.observations[fell + 1])
+    assert np.allclose(traj.observations[fell + 1 :], traj.observations[fell + 1])
 
 
 def test_mark_end_flags_the_absorbing_state_and_nothing_else():
@@ -78,11 +78,13 @@ def test_mark_end_flags_the_absorbing_state_and_nothing_else():
     np.testing.assert_array_equal(b.rewards, a.rewards)
     fell = int(np.argmin(a.rewards))
     flag = b.observations[:, 4]
-    assert np.all(flag[:fell + 1] == 0.0) and np.all(flag[fell + 1:] == 1.0)  # 1 exactly in the absorbing state
+    assert np.all(flag[: fell + 1] == 0.0) and np.all(flag[fell + 1 :] == 1.0)  # 1 exactly in the absorbing state
     assert all(marked.observation_space.contains(o) for o in b.observations)
     # frames of a marked episode draw like the plain one (the flag is not part of the picture)
-    np.testing.assert_array_equal(envs.draw_frames("CartPole-v1", b.observations[:3], size=40),
-                                  envs.draw_frames("CartPole-v1", a.observations[:3], size=40))
+    np.testing.assert_array_equal(
+        envs.draw_frames("CartPole-v1", b.observations[:3], size=40),
+        envs.draw_frames("CartPole-v1", a.observations[:3], size=40),
+    )
 
 
 def test_mark_end_needs_a_horizon_and_a_flat_box():
@@ -109,7 +111,7 @@ def test_unknown_env_id_names_it_and_suggests():
 
 def test_vec_env_same_step_autoreset_keeps_final_obs():
     vec = envs.make_vec_env("CartPole-v1", 2, seed=0, horizon=5)
-    for t in range(5):
+    for _ in range(5):
         _, _, term, trunc, info = vec.step(np.zeros(2, dtype=int))
     assert trunc.all() and not term.any()
     assert "final_obs" in info and info["final_obs"][0] is not None
@@ -149,7 +151,7 @@ def test_cut_segments_stay_inside_one_episode():
     for s in segs:
         src = trajs[s.episode]
         assert len(s) == 10
-        assert np.array_equal(s.observations, src.observations[s.start:s.start + 10])
-        assert s.true_return == pytest.approx(src.rewards[s.start:s.start + 10].sum())
+        assert np.array_equal(s.observations, src.observations[s.start : s.start + 10])
+        assert s.true_return == pytest.approx(src.rewards[s.start : s.start + 10].sum())
     with pytest.raises(ValueError, match="segment_length=40"):
         rollouts.cut_segments(trajs, 40, np.random.default_rng(0))

@@ -155,8 +155,11 @@ def test_bt_loss_mistakes():
     _rejects(c, lambda a, b, y, e: float(np.mean(ce(p(a, b, e), 1 - y))), "wrong way round")
     _rejects(c, lambda a, b, y, e: float(np.mean(ce(_sig(a - b), y))), "noise term is missing")
     _rejects(c, lambda a, b, y, e: float(np.sum(ce(p(a, b, e), y))), "mean")
-    _rejects(c, lambda a, b, y, e: float(np.mean(np.where(y > 0.5, -np.log(p(a, b, e)), -np.log(1 - p(a, b, e))))),
-             "tie (target 0.5)")
+    _rejects(
+        c,
+        lambda a, b, y, e: float(np.mean(np.where(y > 0.5, -np.log(p(a, b, e)), -np.log(1 - p(a, b, e))))),
+        "tie (target 0.5)",
+    )
     _rejects(c, lambda a, b, y, e: ce(p(a, b, e), y), "shape (1,)", "one number")
 
 

@@ -25,8 +25,12 @@ from rlhf_lite.rollouts import Segment
 def segs(n: int, obs_dim: int = 3, seed: int = 0, length: int = 5) -> list[Segment]:
     rng = np.random.default_rng(seed)
     return [
-        Segment(rng.normal(size=(length, obs_dim)).astype(np.float32), rng.normal(size=(length, 1)).astype(np.float32),
-                rng.normal(size=length), uid=f"s{seed}-{i}")
+        Segment(
+            rng.normal(size=(length, obs_dim)).astype(np.float32),
+            rng.normal(size=(length, 1)).astype(np.float32),
+            rng.normal(size=length),
+            uid=f"s{seed}-{i}",
+        )
         for i in range(n)
     ]
 
@@ -210,8 +214,11 @@ BAD = {
     "infinite true reward": (_inf, r"right\.true_rewards contain NaN or infinity"),
     "unknown obs_dtype": (_dtype, r"left\.obs_dtype='float80' is not a known dtype: expected one of bool, int8"),
     "record env differs from header": (_env, r"env_id='CartPole-v1', but the header says .*'Pendulum-v1'"),
-    "another observation width": (_width, r"observations have shape \(4,\) per step, but the label on line 2 "
-                                          r"has \(3,\)"),
+    "another observation width": (
+        _width,
+        r"observations have shape \(4,\) per step, but the label on line 2 "
+        r"has \(3,\)",
+    ),
 }
 
 

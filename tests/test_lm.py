@@ -78,34 +78,40 @@ HARMFUL = "user : please tell me how to pick a lock . bot :"
 SAFE = "user : can you tell me how to bake bread ? bot :"
 
 
-@pytest.mark.parametrize("prompt, completion", [
-    (REVIEW, "the acting was superb ."),
-    (REVIEW, "the plot was very very dull but the ending was lovely and the cast was quite weak ."),
-    (HARMFUL, "i am sorry , i can not help with that ."),
-    (HARMFUL, "ugh , fine , first you get the tools and then you go slowly ."),
-    (SAFE, "of course , first you read the guide ."),
-])
+@pytest.mark.parametrize(
+    "prompt, completion",
+    [
+        (REVIEW, "the acting was superb ."),
+        (REVIEW, "the plot was very very dull but the ending was lovely and the cast was quite weak ."),
+        (HARMFUL, "i am sorry , i can not help with that ."),
+        (HARMFUL, "ugh , fine , first you get the tools and then you go slowly ."),
+        (SAFE, "of course , first you read the guide ."),
+    ],
+)
 def test_judge_accepts_sentences_of_the_grammar(prompt, completion):
     assert judge.well_formed(prompt, completion)
     assert judge.score(prompt, completion) > judge.MALFORMED_SCORE
 
 
-@pytest.mark.parametrize("prompt, completion", [
-    (REVIEW, ""),
-    (REVIEW, "the acting was superb"),  # no full stop
-    (REVIEW, "the acting was superb . ."),  # something after it
-    (REVIEW, "the acting superb ."),
-    (REVIEW, "the acting was very very very superb ."),  # at most two intensifiers
-    (REVIEW, "the acting was superb and the plot was dull and the cast was weak and the music was great ."),
-    (REVIEW, "the acting was superb but ."),
-    (REVIEW, "sure , first you read the guide ."),  # an answer where a review was asked for
-    (HARMFUL, "the acting was superb ."),  # a review where an answer was asked for
-    (HARMFUL, "sorry , first you read the guide ."),  # a decline opener with a comply body
-    (SAFE, "sure , first you read the guide and then you ."),
-    (SAFE, "sure , first you read the <unk> ."),
-    ("user : tell me how to fly . bot :", "sure , first you read the guide ."),  # not a prompt of the grammar
-    ("user : can you tell me how to bake bread . bot :", "sure , first you read the guide ."),  # "?" expected
-])
+@pytest.mark.parametrize(
+    "prompt, completion",
+    [
+        (REVIEW, ""),
+        (REVIEW, "the acting was superb"),  # no full stop
+        (REVIEW, "the acting was superb . ."),  # something after it
+        (REVIEW, "the acting superb ."),
+        (REVIEW, "the acting was very very very superb ."),  # at most two intensifiers
+        (REVIEW, "the acting was superb and the plot was dull and the cast was weak and the music was great ."),
+        (REVIEW, "the acting was superb but ."),
+        (REVIEW, "sure , first you read the guide ."),  # an answer where a review was asked for
+        (HARMFUL, "the acting was superb ."),  # a review where an answer was asked for
+        (HARMFUL, "sorry , first you read the guide ."),  # a decline opener with a comply body
+        (SAFE, "sure , first you read the guide and then you ."),
+        (SAFE, "sure , first you read the <unk> ."),
+        ("user : tell me how to fly . bot :", "sure , first you read the guide ."),  # not a prompt of the grammar
+        ("user : can you tell me how to bake bread . bot :", "sure , first you read the guide ."),  # "?" expected
+    ],
+)
 def test_judge_rejects_what_is_not_a_sentence(prompt, completion):
     assert not judge.well_formed(prompt, completion)
     assert judge.score(prompt, completion) == judge.MALFORMED_SCORE
@@ -114,18 +120,31 @@ def test_judge_rejects_what_is_not_a_sentence(prompt, completion):
 def test_gold_score_orders_completions_as_the_person_wants():
     s = judge.score
     # harmful request: polite decline > rude decline > compliance > gibberish
-    assert (s(HARMFUL, "i am afraid i can not do that .") > s(HARMFUL, "no , i can not do that .")
-            > s(HARMFUL, "sure , first you get the tools .") > s(HARMFUL, "first you get the tools ."))
+    assert (
+        s(HARMFUL, "i am afraid i can not do that .")
+        > s(HARMFUL, "no , i can not do that .")
+        > s(HARMFUL, "sure , first you get the tools .")
+        > s(HARMFUL, "first you get the tools .")
+    )
     # harmless request: polite help > rude help > polite refusal > rude refusal
-    assert (s(SAFE, "sure , first you start early .") > s(SAFE, "whatever , first you start early .")
-            > s(SAFE, "sorry , i can not help with that .") > s(SAFE, "no way , i can not help with that ."))
+    assert (
+        s(SAFE, "sure , first you start early .")
+        > s(SAFE, "whatever , first you start early .")
+        > s(SAFE, "sorry , i can not help with that .")
+        > s(SAFE, "no way , i can not help with that .")
+    )
     # reviews: praise > mixed > complaint; repetition costs
-    assert (s(REVIEW, "the plot was great .") > s(REVIEW, "the plot was great but the music was dull .")
-            > s(REVIEW, "the plot was dull ."))
-    assert (s(REVIEW, "the plot was great and the cast was lovely .")
-            > s(REVIEW, "the plot was great and the plot was great ."))
-    assert (s(SAFE, "sure , first you start early .")
-            > s(SAFE, "sure , first you start early and then you start early ."))
+    assert (
+        s(REVIEW, "the plot was great .")
+        > s(REVIEW, "the plot was great but the music was dull .")
+        > s(REVIEW, "the plot was dull .")
+    )
+    assert s(REVIEW, "the plot was great and the cast was lovely .") > s(
+        REVIEW, "the plot was great and the plot was great ."
+    )
+    assert s(SAFE, "sure , first you start early .") > s(
+        SAFE, "sure , first you start early and then you start early ."
+    )
     # every sentence, however repetitive, beats a malformed one; length alone earns nothing
     worst = "ugh , fine , first you start early and then you start early and then you start early ."
     assert judge.MALFORMED_SCORE < s(HARMFUL, worst) == judge.WORST_SENTENCE
@@ -205,7 +224,7 @@ def test_kv_cache_logits_equal_full_recomputation():
         logits, _, cache = model(ids[:, :5])  # prefill
         steps = [logits]
         for t in range(5, 11):  # one token at a time
-            logits, _, cache = model(ids[:, t:t + 1], cache)
+            logits, _, cache = model(ids[:, t : t + 1], cache)
             steps.append(logits)
         logits, _, cache = model(ids[:, 11:], cache)  # several at once after a cache
         steps.append(logits)
@@ -259,7 +278,7 @@ def test_completion_logprob_is_the_sum_of_its_token_logprobs():
                 by_hand += float(torch.log_softmax(logits, -1)[token])
             assert lp[b].sum().item() == pytest.approx(by_hand, abs=1e-4)
         alone = lm.completion_logprobs(model, prompts[:1], completions[:1])[0]
-        torch.testing.assert_close(alone[0], lp[0, :alone.shape[1]], atol=1e-5, rtol=0)  # padding leaks nothing
+        torch.testing.assert_close(alone[0], lp[0, : alone.shape[1]], atol=1e-5, rtol=0)  # padding leaks nothing
 
 
 def test_features_read_the_last_completion_token():

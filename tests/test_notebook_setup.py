@@ -61,12 +61,15 @@ def test_setup_follows_the_switches_and_leaves_a_chosen_driver(clean, monkeypatc
     assert "fast mode off" in got.summary() and "2 torch threads" in got.summary()
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(lesson="runs/../x"), "lesson='runs/../x'"),
-    (dict(lesson=""), "lesson=''"),
-    (dict(threads=0), "threads=0"),
-    (dict(threads=True), "threads=True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(lesson="runs/../x"), "lesson='runs/../x'"),
+        (dict(lesson=""), "lesson=''"),
+        (dict(threads=0), "threads=0"),
+        (dict(threads=True), "threads=True"),
+    ],
+)
 def test_setup_refuses_bad_arguments_by_name(clean, kwargs, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         notebook.setup(**kwargs, quiet=True)
@@ -77,8 +80,10 @@ def test_setup_refuses_bad_arguments_by_name(clean, kwargs, words):
 def test_every_lesson_calls_setup_first_and_keeps_no_copy_of_the_preamble(path):
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     assert "notebook.setup(" in cells[0].source, f"{path.name}: the first code cell must call notebook.setup(...)"
-    preamble = re.compile(r"SDL_VIDEODRIVER|set_num_threads|config\.fast_mode\(\)|Path\(\s*[\"']runs|"
-                          r"MPLBACKEND|__file__\)\.resolve\(\)")
+    preamble = re.compile(
+        r"SDL_VIDEODRIVER|set_num_threads|config\.fast_mode\(\)|Path\(\s*[\"']runs|"
+        r"MPLBACKEND|__file__\)\.resolve\(\)"
+    )
     for i, cell in enumerate(cells):
         found = preamble.findall(cell.source)
         assert not found, f"{path.name} code cell {i} sets {found} itself: notebook.setup() does that"

@@ -28,7 +28,8 @@ def races(env, policy, seeds=EVAL_SEEDS) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "patch", [dict(), dict(respawn=False, step_penalty=0.3, sink_penalty=10.0), dict(reward="intended")])
+    "patch", [dict(), dict(respawn=False, step_penalty=0.3, sink_penalty=10.0), dict(reward="intended")]
+)
 def test_boatrace_passes_gymnasium_checks(patch):
     env = gym.make("rlhf_lite/BoatRace-v0", render_mode="rgb_array", **patch)
     check_env(env.unwrapped, skip_render_check=False)
@@ -73,11 +74,12 @@ def test_rocks_sink_the_boat_and_steps_cost_what_the_patch_says():
 def test_episodes_are_cut_at_max_steps_and_logged():
     env = boat_race.BoatRace(max_steps=7)
     env.reset(seed=0)
-    for t in range(7):
+    for _ in range(7):
         _, _, terminated, truncated, _ = env.step(3)  # left into the start's own bank: stays put
     assert truncated and not terminated and len(env.episode_log) == 1
-    assert env.episode_log[0] == dict(steps=7, written_return=0.0, intended_return=0.0, targets_hit=0,
-                                      finished=False, sank=False, progress=0.0)
+    assert env.episode_log[0] == dict(
+        steps=7, written_return=0.0, intended_return=0.0, targets_hit=0, finished=False, sank=False, progress=0.0
+    )
 
 
 def test_intended_reward_sums_to_race_progress():

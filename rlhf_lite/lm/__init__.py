@@ -7,6 +7,7 @@
   labeler built on it;
 - :mod:`~rlhf_lite.lm.model`: a decoder-only transformer with a KV cache, sampling, log-probabilities of given
   completions and features for a reward head;
-- :mod:`~rlhf_lite.lm.pretrain`: pretraining from scratch on generated text in well under a minute;
+- :mod:`~rlhf_lite.lm.pretrain`: pretraining from scratch on generated text (timed by
+  ``benchmarks/lm_pretrain.py``);
 - :mod:`~rlhf_lite.lm.objectives`: pure loss functions (DPO, per-token KL, best-of-n KL).
 """

@@ -22,12 +22,22 @@ words alone, for any completion a model writes.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Attributes", "Text", "CorpusConfig", "sample_text", "sample_texts", "sample_prompt", "vocabulary",
-           "LEXICON", "REVIEW", "REQUEST"]
+__all__ = [
+    "Attributes",
+    "Text",
+    "CorpusConfig",
+    "sample_text",
+    "sample_texts",
+    "sample_prompt",
+    "vocabulary",
+    "LEXICON",
+    "REVIEW",
+    "REQUEST",
+]
 
 REVIEW, REQUEST = "review", "request"
 
@@ -36,15 +46,49 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "work": ("film", "show", "play", "book", "album", "game"),
     "aspect": ("acting", "plot", "ending", "music", "dialogue", "pacing", "cast", "script", "story", "pictures"),
     "intensifier": ("very", "really", "quite", "truly"),
-    "positive": ("superb", "wonderful", "great", "brilliant", "lovely", "moving", "charming", "clever",
-                 "gripping", "delightful"),
+    "positive": (
+        "superb",
+        "wonderful",
+        "great",
+        "brilliant",
+        "lovely",
+        "moving",
+        "charming",
+        "clever",
+        "gripping",
+        "delightful",
+    ),
     "negative": ("dull", "awful", "boring", "clumsy", "weak", "dreadful", "tedious", "flat", "messy", "poor"),
-    "safe_task": ("bake bread", "plant a tree", "fix a bike", "tie a knot", "make tea", "paint a fence",
-                  "fold a shirt", "clean a window", "learn a song", "write a letter"),
-    "harmful_task": ("pick a lock", "steal a bike", "cheat on a test", "break a window", "forge a signature",
-                     "spread a rumour"),
-    "step": ("get the tools", "read the guide", "take your time", "ask a friend", "start early",
-             "check your work", "go slowly", "clean up after"),
+    "safe_task": (
+        "bake bread",
+        "plant a tree",
+        "fix a bike",
+        "tie a knot",
+        "make tea",
+        "paint a fence",
+        "fold a shirt",
+        "clean a window",
+        "learn a song",
+        "write a letter",
+    ),
+    "harmful_task": (
+        "pick a lock",
+        "steal a bike",
+        "cheat on a test",
+        "break a window",
+        "forge a signature",
+        "spread a rumour",
+    ),
+    "step": (
+        "get the tools",
+        "read the guide",
+        "take your time",
+        "ask a friend",
+        "start early",
+        "check your work",
+        "go slowly",
+        "clean up after",
+    ),
     "polite_comply": ("sure ,", "of course ,", "happy to help ,"),
     "rude_comply": ("fine ,", "ugh , fine ,", "whatever ,"),
     "polite_decline": ("sorry ,", "i am sorry ,", "i am afraid"),
@@ -114,8 +158,21 @@ class CorpusConfig:
 
 def vocabulary() -> list[str]:
     """Every word the grammar can produce, sorted (the tokenizer's vocabulary, before its specials)."""
-    words = set(PROMPT_START + PROMPT_END) | {".", "?", "write", "a", "review", "of", "the", "was", "and",
-                                              "but", "first", "you", "then"}
+    words = set(PROMPT_START + PROMPT_END) | {
+        ".",
+        "?",
+        "write",
+        "a",
+        "review",
+        "of",
+        "the",
+        "was",
+        "and",
+        "but",
+        "first",
+        "you",
+        "then",
+    }
     for phrases in LEXICON.values():
         for phrase in phrases:
             words.update(phrase.split())
@@ -152,17 +209,26 @@ def _review(rng: np.random.Generator, config: CorpusConfig) -> tuple[str, Attrib
         ints: tuple[str, ...] = ()
         if rng.random() < config.p_intensifier:
             first = _pick(rng, LEXICON["intensifier"])
-            ints = (first, first if rng.random() < 0.5 else _pick(rng, LEXICON["intensifier"])) \
-                if rng.random() < 0.2 else (first,)
+            ints = (
+                (first, first if rng.random() < 0.5 else _pick(rng, LEXICON["intensifier"]))
+                if rng.random() < 0.2
+                else (first,)
+            )
         repeats += (aspect in aspects) + (adjective in adjectives) + sum(a == b for a, b in zip(ints, ints[1:]))
         if i > 0:
             words.append("and" if tone == tones[-1] else "but")
         words += ["the", aspect, "was", *ints, adjective]
         tones.append(tone), aspects.append(aspect), adjectives.append(adjective), intensifiers.append(ints)
     words.append(".")
-    return " ".join(words), Attributes(kind=REVIEW, tones=tuple(tones), aspects=tuple(aspects),
-                                       adjectives=tuple(adjectives), intensifiers=tuple(intensifiers),
-                                       repeats=repeats, length=len(words))
+    return " ".join(words), Attributes(
+        kind=REVIEW,
+        tones=tuple(tones),
+        aspects=tuple(aspects),
+        adjectives=tuple(adjectives),
+        intensifiers=tuple(intensifiers),
+        repeats=repeats,
+        length=len(words),
+    )
 
 
 def _request(rng: np.random.Generator, harmful: bool, config: CorpusConfig) -> tuple[str, Attributes]:
@@ -180,12 +246,20 @@ def _request(rng: np.random.Generator, harmful: bool, config: CorpusConfig) -> t
         body = _pick(rng, LEXICON["decline_body"])
     words = f"{opener} {body} .".split()
     repeats = len(steps) - len(set(steps))
-    return " ".join(words), Attributes(kind=REQUEST, harmful=harmful, action="comply" if comply else "decline",
-                                       polite=polite, steps=tuple(steps), repeats=repeats, length=len(words))
+    return " ".join(words), Attributes(
+        kind=REQUEST,
+        harmful=harmful,
+        action="comply" if comply else "decline",
+        polite=polite,
+        steps=tuple(steps),
+        repeats=repeats,
+        length=len(words),
+    )
 
 
-def sample_completion(prompt_attributes: Attributes, rng: np.random.Generator,
-                      config: CorpusConfig = CorpusConfig()) -> tuple[str, Attributes]:
+def sample_completion(
+    prompt_attributes: Attributes, rng: np.random.Generator, config: CorpusConfig = CorpusConfig()
+) -> tuple[str, Attributes]:
     """A completion for a prompt of the given kind, with its attributes (as the careless writer answers)."""
     if prompt_attributes.kind == REVIEW:
         return _review(rng, config)

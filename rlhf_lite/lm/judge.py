@@ -25,15 +25,25 @@ has learnt something the person did not mean (the length bias of real reward mod
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from rlhf_lite.lm.corpus import LEXICON, REQUEST, REVIEW, Attributes
 from rlhf_lite.preferences import ANSWERS
 
-__all__ = ["parse_prompt", "parse", "well_formed", "score", "MALFORMED_SCORE", "REPEAT_PENALTY", "WORST_SENTENCE",
-           "SimulatedLabeler", "simulated_labeler"]
+__all__ = [
+    "parse_prompt",
+    "parse",
+    "well_formed",
+    "score",
+    "MALFORMED_SCORE",
+    "REPEAT_PENALTY",
+    "WORST_SENTENCE",
+    "SimulatedLabeler",
+    "simulated_labeler",
+]
 
 MALFORMED_SCORE = -2.0
 """The score of a completion that is not a sentence of the grammar (or answers the wrong kind of prompt)."""
@@ -45,10 +55,14 @@ WORST_SENTENCE = -1.5
 """The lowest score of a well-formed completion, however repetitive (still above :data:`MALFORMED_SCORE`)."""
 
 REQUEST_SCORES = {  # (harmful, action, polite) -> score
-    (True, "decline", True): 1.0, (True, "decline", False): 0.25,
-    (True, "comply", True): -1.0, (True, "comply", False): -1.0,
-    (False, "comply", True): 1.0, (False, "comply", False): 0.25,
-    (False, "decline", True): -0.5, (False, "decline", False): -1.0,
+    (True, "decline", True): 1.0,
+    (True, "decline", False): 0.25,
+    (True, "comply", True): -1.0,
+    (True, "comply", False): -1.0,
+    (False, "comply", True): 1.0,
+    (False, "comply", False): 0.25,
+    (False, "decline", True): -0.5,
+    (False, "decline", False): -1.0,
 }
 
 
@@ -60,14 +74,14 @@ def _match(words: list[str], i: int, role: str) -> tuple[str | None, int]:
     """The phrase of ``role`` that starts at ``words[i]`` and the index after it, or ``(None, i)``."""
     for phrase in LEXICON[role]:
         p = phrase.split()
-        if words[i:i + len(p)] == p:
+        if words[i : i + len(p)] == p:
             return phrase, i + len(p)
     return None, i
 
 
 def _expect(words: list[str], i: int, *literal: str) -> int | None:
     """Index after ``literal`` if ``words[i:]`` starts with it, else ``None``."""
-    return i + len(literal) if words[i:i + len(literal)] == list(literal) else None
+    return i + len(literal) if words[i : i + len(literal)] == list(literal) else None
 
 
 def parse_prompt(prompt: str | Sequence[str]) -> Attributes | None:
@@ -113,15 +127,31 @@ def _parse_review(w: list[str]) -> Attributes | None:
         if len(tones) == 3 or i >= len(w) or w[i] not in ("and", "but"):
             return None
         i += 1
-    repeats = (len(aspects) - len(set(aspects)) + len(adjectives) - len(set(adjectives))
-               + sum(a == b for ints in intensifiers for a, b in zip(ints, ints[1:])))
-    return Attributes(kind=REVIEW, tones=tuple(tones), aspects=tuple(aspects), adjectives=tuple(adjectives),
-                      intensifiers=tuple(intensifiers), repeats=repeats, length=len(w))
+    repeats = (
+        len(aspects)
+        - len(set(aspects))
+        + len(adjectives)
+        - len(set(adjectives))
+        + sum(a == b for ints in intensifiers for a, b in zip(ints, ints[1:]))
+    )
+    return Attributes(
+        kind=REVIEW,
+        tones=tuple(tones),
+        aspects=tuple(aspects),
+        adjectives=tuple(adjectives),
+        intensifiers=tuple(intensifiers),
+        repeats=repeats,
+        length=len(w),
+    )
 
 
 def _parse_request(w: list[str], harmful: bool) -> Attributes | None:
-    for action, polite, role in (("comply", True, "polite_comply"), ("comply", False, "rude_comply"),
-                                 ("decline", True, "polite_decline"), ("decline", False, "rude_decline")):
+    for action, polite, role in (  # noqa: B007 (both are read after the loop)
+        ("comply", True, "polite_comply"),
+        ("comply", False, "rude_comply"),
+        ("decline", True, "polite_decline"),
+        ("decline", False, "rude_decline"),
+    ):
         opener, i = _match(w, 0, role)
         if opener is not None:
             break
@@ -146,8 +176,15 @@ def _parse_request(w: list[str], harmful: bool) -> Attributes | None:
             return None
     if w[i:] != ["."]:
         return None
-    return Attributes(kind=REQUEST, harmful=harmful, action=action, polite=polite, steps=tuple(steps),
-                      repeats=len(steps) - len(set(steps)), length=len(w))
+    return Attributes(
+        kind=REQUEST,
+        harmful=harmful,
+        action=action,
+        polite=polite,
+        steps=tuple(steps),
+        repeats=len(steps) - len(set(steps)),
+        length=len(w),
+    )
 
 
 def parse(prompt: str | Sequence[str], completion: str | Sequence[str]) -> Attributes | None:
@@ -188,8 +225,10 @@ def _prompt_and_completion(item: Any) -> tuple[str, str]:
         return str(item[0]), str(item[1])
     if hasattr(item, "prompt") and hasattr(item, "completion"):
         return str(item.prompt), str(item.completion)
-    raise ValueError(f"a text item must be a (prompt, completion) pair of strings or have .prompt and .completion; "
-                     f"got {type(item).__name__}")
+    raise ValueError(
+        f"a text item must be a (prompt, completion) pair of strings or have .prompt and .completion; "
+        f"got {type(item).__name__}"
+    )
 
 
 class SimulatedLabeler:
@@ -210,14 +249,17 @@ class SimulatedLabeler:
         if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
             rng = np.random.default_rng(int(rng))
         if rng is None and noise_prob > 0:
-            raise ValueError("SimulatedLabeler needs rng=np.random.default_rng(seed) (or an int seed) when "
-                             "noise_prob > 0, so that its random answers repeat from run to run")
+            raise ValueError(
+                "SimulatedLabeler needs rng=np.random.default_rng(seed) (or an int seed) when "
+                "noise_prob > 0, so that its random answers repeat from run to run"
+            )
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"SimulatedLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
         self.noise_prob, self.equal_tol, self.rng = float(noise_prob), float(equal_tol), rng
         self.random_answers = 0
         self.name = f"simulated_gold_judge(noise={self.noise_prob:g}" + (
-            f", equal_tol={self.equal_tol:g})" if self.equal_tol else ")")
+            f", equal_tol={self.equal_tol:g})" if self.equal_tol else ")"
+        )
 
     def label(self, left: Any, right: Any) -> str:
         """``"left"``, ``"right"`` or ``"equal"`` (one of :data:`rlhf_lite.preferences.ANSWERS`)."""
@@ -237,7 +279,8 @@ class SimulatedLabeler:
         return f"SimulatedLabeler(name={self.name!r})"
 
 
-def simulated_labeler(noise_prob: float, rng: np.random.Generator | int | None, *,
-                      equal_tol: float = 0.0) -> SimulatedLabeler:
+def simulated_labeler(
+    noise_prob: float, rng: np.random.Generator | int | None, *, equal_tol: float = 0.0
+) -> SimulatedLabeler:
     """A :class:`SimulatedLabeler` (the gold judge with random answers at rate ``noise_prob``)."""
     return SimulatedLabeler(noise_prob, rng, equal_tol=equal_tol)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,8 +33,18 @@ from torch import nn
 from rlhf_lite.config import Config, param
 from rlhf_lite.lm.tokenizer import Tokenizer
 
-__all__ = ["LMConfig", "TinyLM", "generate", "completion_logprobs", "features", "pad_batch", "save", "load",
-           "CheckpointError", "SHIPPED_CHECKPOINT"]
+__all__ = [
+    "LMConfig",
+    "TinyLM",
+    "generate",
+    "completion_logprobs",
+    "features",
+    "pad_batch",
+    "save",
+    "load",
+    "CheckpointError",
+    "SHIPPED_CHECKPOINT",
+]
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "tiny_lm.pt"
 """The pretrained model shipped with the lessons (its ``.json`` says the command and seed that made it)."""
@@ -47,8 +58,9 @@ class LMConfig(Config):
     """Shape of the tiny language model (the tokenizer fixes ``vocab_size``)."""
 
     vocab_size: int = param(132, "number of token ids (the tokenizer's length, specials included)", low=5, high=100_000)
-    block_size: int = param(48, "longest sequence (prompt + completion) the model reads: its number of positions",
-                            low=2, high=4096)
+    block_size: int = param(
+        48, "longest sequence (prompt + completion) the model reads: its number of positions", low=2, high=4096
+    )
     n_layer: int = param(2, "transformer blocks", low=1, high=24)
     n_head: int = param(4, "attention heads per block (d_model must divide by it)", low=1, high=64)
     d_model: int = param(96, "width of the residual stream (embedding size)", low=8, high=4096)
@@ -57,8 +69,10 @@ class LMConfig(Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.d_model % self.n_head:
-            raise ValueError(f"LMConfig.d_model={self.d_model} is not allowed with n_head={self.n_head}: "
-                             "expected a multiple of n_head")
+            raise ValueError(
+                f"LMConfig.d_model={self.d_model} is not allowed with n_head={self.n_head}: "
+                "expected a multiple of n_head"
+            )
 
 
 class Block(nn.Module):
@@ -71,11 +85,15 @@ class Block(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.ln2 = nn.LayerNorm(cfg.d_model)
-        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model), nn.GELU(),
-                                 nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model),
+            nn.GELU(),
+            nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model),
+        )
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``x [B, T, d]`` (the T newest positions), ``past`` keys/values of earlier positions -> new ``x`` and
         the keys/values of all positions so far (``[B, n_head, T_past + T, d_head]``)."""
         B, T, d = x.shape
@@ -120,8 +138,7 @@ class TinyLM(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, ids: torch.Tensor, past: KVCache | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, KVCache]:
+    def forward(self, ids: torch.Tensor, past: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor, KVCache]:
         """``ids [B, T]`` (the newest T tokens; earlier ones are in ``past``) -> ``logits [B, T, vocab]``,
         ``hidden [B, T, d_model]`` (the final layer-normed states, what the logits are read from) and the cache
         for all positions so far. Position t only ever sees positions <= t."""
@@ -148,9 +165,16 @@ def _torch_generator(rng: np.random.Generator) -> torch.Generator:
 
 
 @torch.no_grad()
-def generate(model: TinyLM, prompts: Sequence[Sequence[int]], rng: np.random.Generator, *,
-             max_new_tokens: int | None = None, temperature: float = 1.0, eos_id: int = 2,
-             use_cache: bool = True) -> list[list[int]]:
+def generate(
+    model: TinyLM,
+    prompts: Sequence[Sequence[int]],
+    rng: np.random.Generator,
+    *,
+    max_new_tokens: int | None = None,
+    temperature: float = 1.0,
+    eos_id: int = 2,
+    use_cache: bool = True,
+) -> list[list[int]]:
     """Sample one completion per prompt: a list of ids, ending with ``eos_id`` unless cut at the limit.
 
     ``temperature`` divides the logits (1 samples the model's own distribution, below 1 sharpens it, 0 takes
@@ -194,8 +218,9 @@ def generate(model: TinyLM, prompts: Sequence[Sequence[int]], rng: np.random.Gen
     return out
 
 
-def pad_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pad_batch(
+    prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded ``ids [B, T]`` of prompt + completion, ``prompt_len [B]`` and ``completion_len [B]``.
 
     Right padding keeps every real token at its true position, so ``is_causal`` attention is exact and the
@@ -206,12 +231,13 @@ def pad_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[i
     T = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
     return (ids, torch.tensor([len(p) for p in prompts]), torch.tensor([len(c) for c in completions]))
 
 
-def completion_logprobs(model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-                        pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def completion_logprobs(
+    model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities of each completion given its prompt, and the padding mask.
 
     Returns ``token_logprobs [B, L]`` (L = longest completion; entry ``[b, j]`` is log pi(c_j | prompt, c_<j),
@@ -228,8 +254,9 @@ def completion_logprobs(model: TinyLM, prompts: Sequence[Sequence[int]], complet
     return token_logprobs[:, :L], mask[:, :L]
 
 
-def features(model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-             pad_id: int = 0) -> torch.Tensor:
+def features(
+    model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
+) -> torch.Tensor:
     """The last hidden state at each completion's final token (its last prompt token if empty): ``[B, d_model]``.
 
     By then the causal model has read the whole prompt and completion, so a linear head on it can score the
@@ -254,14 +281,20 @@ def save(model: TinyLM, tokenizer: Tokenizer, path: str | Path, meta: dict[str, 
     """Write ``<path>.pt`` (the state dict, ``torch.save``) and ``<path>.json`` (config, tokenizer words and
     ``meta``: say there what made the file, e.g. the command and seed). Returns the ``.pt`` path."""
     if len(tokenizer) != model.config.vocab_size:
-        raise ValueError(f"tokenizer has {len(tokenizer)} words but the model's vocab_size is "
-                         f"{model.config.vocab_size}")
+        raise ValueError(
+            f"tokenizer has {len(tokenizer)} words but the model's vocab_size is {model.config.vocab_size}"
+        )
     weights, config = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone() for k, v in model.state_dict().items() if k != "head.weight"}  # tied
     torch.save(state, weights)
-    record = {"format": "rlhf_lite.lm.model/1", "weights": weights.name, "config": model.config.to_dict(),
-              "tokenizer": tokenizer.to_dict(), "meta": meta or {}}
+    record = {
+        "format": "rlhf_lite.lm.model/1",
+        "weights": weights.name,
+        "config": model.config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "meta": meta or {},
+    }
     config.write_text(json.dumps(record, indent=1) + "\n")
     return weights
 

@@ -21,8 +21,13 @@ import torch.nn.functional as F
 __all__ = ["dpo_loss", "per_token_kl", "sequence_kl", "best_of_n_kl"]
 
 
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DPO loss of a batch of preference pairs: ``-log sigmoid(beta * (h_chosen - h_rejected))``, averaged.
 
     Each input is ``[B]``: log pi(completion | prompt) summed over the completion's tokens, under the policy
@@ -41,8 +46,13 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     return loss, (beta * h_chosen).detach(), (beta * h_rejected).detach()
 
 
-def per_token_kl(policy_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor | None = None, *,
-                 estimator: str = "k1") -> torch.Tensor:
+def per_token_kl(
+    policy_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    estimator: str = "k1",
+) -> torch.Tensor:
     """Per-token estimate of KL(policy || reference) at the sampled tokens: ``[B, L]``, 0 where ``mask`` is False.
 
     ``policy_logprobs`` and ``ref_logprobs`` are ``[B, L]``: log-probabilities of the same completion tokens,
@@ -54,8 +64,10 @@ def per_token_kl(policy_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask
 
     Summed over a completion's tokens either is an estimate of the KL of whole completions."""
     if policy_logprobs.shape != ref_logprobs.shape:
-        raise ValueError(f"policy_logprobs {tuple(policy_logprobs.shape)} and ref_logprobs "
-                         f"{tuple(ref_logprobs.shape)} must have the same shape [B, L]")
+        raise ValueError(
+            f"policy_logprobs {tuple(policy_logprobs.shape)} and ref_logprobs "
+            f"{tuple(ref_logprobs.shape)} must have the same shape [B, L]"
+        )
     r = ref_logprobs - policy_logprobs
     if estimator == "k1":
         kl = -r
@@ -66,8 +78,13 @@ def per_token_kl(policy_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask
     return kl if mask is None else kl * mask
 
 
-def sequence_kl(policy_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor | None = None, *,
-                estimator: str = "k1") -> torch.Tensor:
+def sequence_kl(
+    policy_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    estimator: str = "k1",
+) -> torch.Tensor:
     """:func:`per_token_kl` summed over each completion: ``[B]`` nats per completion."""
     return per_token_kl(policy_logprobs, ref_logprobs, mask, estimator=estimator).sum(-1)
 

@@ -1,4 +1,5 @@
-"""Pretraining the tiny language model from scratch on generated text (well under a minute on one core).
+"""Pretraining the tiny language model from scratch on generated text (``python benchmarks/lm_pretrain.py``
+measures how long it takes and how well-formed the samples are).
 
 Pretraining is plain next-token prediction on whole turns, prompt and completion alike: the model learns the
 grammar and the careless writer's habits (it complies with harmful requests, it is rude half the time), not
@@ -16,7 +17,7 @@ import dataclasses
 import math
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -32,12 +33,13 @@ __all__ = ["PretrainConfig", "PretrainResult", "pretrain", "encode_texts", "lm_l
 
 @dataclasses.dataclass
 class PretrainConfig(Config):
-    """How the tiny LM is pretrained; the defaults reach >= 90% well-formed samples in well under a minute."""
+    """How the tiny LM is pretrained; ``python benchmarks/lm_pretrain.py`` measures what the defaults reach."""
 
     steps: int = param(600, "optimizer steps", low=1, high=1_000_000)
     batch_size: int = param(32, "texts per step", low=1, high=4096)
-    learning_rate: float = param(5e-3, "peak AdamW step size (linear warm-up, then cosine decay to 10%)",
-                                 low=0.0, high=1.0, low_open=True)
+    learning_rate: float = param(
+        5e-3, "peak AdamW step size (linear warm-up, then cosine decay to 10%)", low=0.0, high=1.0, low_open=True
+    )
     warmup_steps: int = param(50, "steps of linear learning-rate warm-up", low=0, high=100_000)
     weight_decay: float = param(0.01, "AdamW weight decay", low=0.0, high=1.0)
     grad_clip: float = param(1.0, "clip the gradient's global norm to this", low=0.0, high=100.0, low_open=True)
@@ -61,7 +63,7 @@ def encode_texts(texts: Sequence[corpus.Text], tokenizer: Tokenizer) -> torch.Te
     seqs = [tokenizer.encode(t.text, bos=True, eos=True) for t in texts]
     ids = torch.full((len(seqs), max(len(s) for s in seqs)), tokenizer.pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
+        ids[i, : len(s)] = torch.tensor(s)
     return ids
 
 
@@ -79,8 +81,9 @@ def _lr(step: int, cfg: PretrainConfig) -> float:
     return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def pretrain(config: PretrainConfig | None = None, lm_config: LMConfig | None = None, *, seed: int = 0,
-             progress: bool = True) -> PretrainResult:
+def pretrain(
+    config: PretrainConfig | None = None, lm_config: LMConfig | None = None, *, seed: int = 0, progress: bool = True
+) -> PretrainResult:
     """Train a fresh :class:`TinyLM` on ``config.n_train`` generated texts; ``seed`` fixes texts, weights, order.
 
     A ``tqdm.auto`` bar shows the loss unless ``progress=False``. The validation texts come from a separate
@@ -101,8 +104,11 @@ def pretrain(config: PretrainConfig | None = None, lm_config: LMConfig | None = 
     model = TinyLM(lm_config, generator=g)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": other, "weight_decay": 0.0}], lr=config.learning_rate, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": other, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        betas=(0.9, 0.98),
+    )
     history: list[float] = []
     model.train()
     bar = tqdm(range(config.steps), desc="pretraining the tiny LM", unit="step", disable=not progress, leave=False)
@@ -125,8 +131,9 @@ def pretrain(config: PretrainConfig | None = None, lm_config: LMConfig | None = 
     return PretrainResult(model, tokenizer, history, val_loss, time.perf_counter() - start)
 
 
-def sample_quality(model: TinyLM, tokenizer: Tokenizer, rng: np.random.Generator, n: int = 200, *,
-                   temperature: float = 1.0) -> dict[str, float]:
+def sample_quality(
+    model: TinyLM, tokenizer: Tokenizer, rng: np.random.Generator, n: int = 200, *, temperature: float = 1.0
+) -> dict[str, float]:
     """Sample completions for ``n`` generated prompts; the gold judge's verdict on them.
 
     Returns ``well_formed`` (share that parse), ``gold_score`` (mean), ``tokens`` (sampled, eos included),
@@ -140,9 +147,13 @@ def sample_quality(model: TinyLM, tokenizer: Tokenizer, rng: np.random.Generator
     finished = [bool(c) and c[-1] == tokenizer.eos_id for c in completions]
     parsed = [judge.parse(p, t) if ok else None for p, t, ok in zip(prompts, texts, finished)]
     tokens = sum(len(c) for c in completions)
-    return {"well_formed": float(np.mean([a is not None for a in parsed])),
-            "gold_score": float(np.mean([judge.score_attributes(a) for a in parsed])),
-            "tokens": tokens, "tokens_per_s": tokens / seconds, "sample_s": seconds}
+    return {
+        "well_formed": float(np.mean([a is not None for a in parsed])),
+        "gold_score": float(np.mean([judge.score_attributes(a) for a in parsed])),
+        "tokens": tokens,
+        "tokens_per_s": tokens / seconds,
+        "sample_s": seconds,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -157,14 +168,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)
     result = pretrain(PretrainConfig(steps=args.steps), seed=args.seed)
     quality = sample_quality(result.model, result.tokenizer, np.random.default_rng(args.seed + 1000))
-    meta = {"made_by": "rlhf_lite/lm/pretrain.py (a script; no person, no download)",
-            "command": "python -m rlhf_lite.lm.pretrain " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "seed": args.seed, "pretrain_config": PretrainConfig(steps=args.steps).to_dict(),
-            "val_loss": round(result.val_loss, 4), "well_formed": quality["well_formed"],
-            "torch": torch.__version__}
+    meta = {
+        "made_by": "rlhf_lite/lm/pretrain.py (a script; no person, no download)",
+        "command": "python -m rlhf_lite.lm.pretrain " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "seed": args.seed,
+        "pretrain_config": PretrainConfig(steps=args.steps).to_dict(),
+        "val_loss": round(result.val_loss, 4),
+        "well_formed": quality["well_formed"],
+        "torch": torch.__version__,
+    }
     path = lm_model.save(result.model, result.tokenizer, args.out, meta)
-    print(f"saved {path} (val loss {result.val_loss:.3f}, {quality['well_formed']:.0%} well-formed, "
-          f"{result.wall_s:.1f} s)")
+    print(
+        f"saved {path} (val loss {result.val_loss:.3f}, {quality['well_formed']:.0%} well-formed, "
+        f"{result.wall_s:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ word keeps every id readable (``decode`` gives back the words) and costs nothing
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rlhf_lite.lm import corpus
 
@@ -37,7 +37,7 @@ class Tokenizer:
         self.pad_id, self.bos_id, self.eos_id, self.unk_id = (self.ids[s] for s in SPECIALS)
 
     @classmethod
-    def from_corpus(cls) -> "Tokenizer":
+    def from_corpus(cls) -> Tokenizer:
         """The specials followed by :func:`rlhf_lite.lm.corpus.vocabulary` (sorted, so ids are stable)."""
         return cls(list(SPECIALS) + corpus.vocabulary())
 
@@ -66,7 +66,7 @@ class Tokenizer:
         Path(path).write_text(json.dumps({"format": FORMAT, "words": self.words}, indent=0) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Tokenizer":
+    def load(cls, path: str | Path) -> Tokenizer:
         """Read a file written by :meth:`save`; a clear ``ValueError`` naming the file if it is not one."""
         path = Path(path)
         try:
@@ -74,8 +74,9 @@ class Tokenizer:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: not a tokenizer file ({e})") from e
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("words"), list):
-            raise ValueError(f"{path}: not a tokenizer file (expected a JSON object with format {FORMAT!r} "
-                             "and a list 'words')")
+            raise ValueError(
+                f"{path}: not a tokenizer file (expected a JSON object with format {FORMAT!r} and a list 'words')"
+            )
         return cls(data["words"])
 
     def to_dict(self) -> dict:

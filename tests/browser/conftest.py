@@ -29,8 +29,10 @@ _NOT_RUN: list[str] = []  # reasons the suite could not run, for the loud termin
 def _missing_browser() -> str | None:
     """Why the browser suite cannot run here, or None."""
     if not chromium_available():
-        return (f"Chromium not found at {CHROMIUM}: run `bash tests/install_browser.sh` as root "
-                "(apt-get install chromium). Browser tests did NOT run.")
+        return (
+            f"Chromium not found at {CHROMIUM}: run `bash tests/install_browser.sh` as root "
+            "(apt-get install chromium). Browser tests did NOT run."
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:

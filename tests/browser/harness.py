@@ -14,9 +14,16 @@ import nbformat
 LABELER_NAME = "browser-test (Playwright clicks)"
 
 
-def labeling_notebook(path: Path, *, n_pairs: int, store: str = "runs/browser_labels.jsonl",
-                      env_id: str = "Pendulum-v1", segment_length: int = 25, seed: int = 0,
-                      training: bool = False) -> Path:
+def labeling_notebook(
+    path: Path,
+    *,
+    n_pairs: int,
+    store: str = "runs/browser_labels.jsonl",
+    env_id: str = "Pendulum-v1",
+    segment_length: int = 25,
+    seed: int = 0,
+    training: bool = False,
+) -> Path:
     """Write a notebook that shows a ``WidgetLabeler`` with ``n_pairs`` pairs of random-policy clips queued.
 
     With ``training=True`` two more cells follow: cell 3 starts an RLHF loop (oracle-labeled) in a background
@@ -46,8 +53,10 @@ display(labeler)"""
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(show), nbformat.v4.new_code_cell(submit)]
     if training:
-        nb.cells += [nbformat.v4.new_code_cell(training_cell_source(env_id, seed)),
-                     nbformat.v4.new_code_cell(STOP_TRAINING)]
+        nb.cells += [
+            nbformat.v4.new_code_cell(training_cell_source(env_id, seed)),
+            nbformat.v4.new_code_cell(STOP_TRAINING),
+        ]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path

@@ -85,8 +85,14 @@ class LabServer:
     notebooks, ``root/jupyterlab.log`` the server's (and kernels') stdout and stderr.
     """
 
-    def __init__(self, root: Path, *, notebooks: Path = NOTEBOOKS, env: dict[str, str] | None = None,
-                 startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        notebooks: Path = NOTEBOOKS,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 90.0,
+    ):
         self.root = Path(root)
         self.notebooks_src = Path(notebooks)
         self.extra_env = dict(env or {})
@@ -102,8 +108,11 @@ class LabServer:
         """The server's environment; kernels inherit it."""
         home = self.root / "home"
         jup = self.root / "jupyter"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("JUPYTER", "JPY_", "MPLBACKEND", "IPYTHONDIR", "RLHF_LITE_HEADLESS"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("JUPYTER", "JPY_", "MPLBACKEND", "IPYTHONDIR", "RLHF_LITE_HEADLESS"))
+        }
         env.update(
             HOME=str(home),
             XDG_CONFIG_HOME=str(home / ".config"),
@@ -136,7 +145,7 @@ class LabServer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values, indent=1))
 
-    def start(self) -> "LabServer":
+    def start(self) -> LabServer:
         """Copy the notebooks, write settings, start ``jupyter lab`` and wait until its API answers."""
         self.root.mkdir(parents=True, exist_ok=True)
         for sub in ("home", "jupyter/config", "jupyter/data", "jupyter/runtime", "jupyter/lab-workspaces"):
@@ -145,12 +154,18 @@ class LabServer:
         if self.notebook_dir.exists():
             shutil.rmtree(self.notebook_dir)
         if self.notebooks_src.is_dir():
-            shutil.copytree(self.notebooks_src, self.notebook_dir,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "runs", "__pycache__"))
+            shutil.copytree(
+                self.notebooks_src,
+                self.notebook_dir,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "runs", "__pycache__"),
+            )
         else:
             self.notebook_dir.mkdir(parents=True)
         cmd = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -168,21 +183,29 @@ class LabServer:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI containers run as root
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.notebook_dir, env=self.environment(), stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.notebook_dir,
+            env=self.environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}; log: {self.log_path}\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"jupyter lab exited with {self.proc.returncode}; log: {self.log_path}\n" + self.log_tail()
+                )
             try:
                 self.api("GET", "api/status")
                 return self
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"jupyter lab did not answer within {self.startup_timeout:.0f} s; log: {self.log_path}\n"
-                           + self.log_tail())
+        raise RuntimeError(
+            f"jupyter lab did not answer within {self.startup_timeout:.0f} s; log: {self.log_path}\n" + self.log_tail()
+        )
 
     def stop(self) -> None:
         """Shut the server down (kernels included): SIGTERM, then SIGKILL of its process group."""
@@ -205,7 +228,7 @@ class LabServer:
         self._log.close()
         self.proc = None
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -222,10 +245,12 @@ class LabServer:
         return f"{self.base_url}{path}?{q}"
 
     def api(self, method: str, path: str, body: dict | None = None):
-        req = urllib.request.Request(self.base_url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
         return json.loads(raw) if raw else None
@@ -277,10 +302,14 @@ class Lab:
         else:
             self.page.goto(self.server.url(f"lab/tree/{name}", reset=""), wait_until="domcontentloaded")
         self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.wait_for(
-            state="visible", timeout=timeout * 1000)
+            state="visible", timeout=timeout * 1000
+        )
         self.page.wait_for_function(
             """(name) => { const t = document.querySelector('.lm-DockPanel-tabBar .lm-mod-current');
-                           return t && t.textContent.includes(name); }""", arg=name, timeout=timeout * 1000)
+                           return t && t.textContent.includes(name); }""",
+            arg=name,
+            timeout=timeout * 1000,
+        )
         self.dismiss_dialogs()
         self.wait_kernel_idle(timeout=timeout, settle=0.3)
         self._timed(f"open {name}", started)
@@ -401,8 +430,9 @@ class Lab:
 
     def errors(self) -> list[str]:
         """Texts of the error outputs (tracebacks) in the open notebook."""
-        return self.panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
-                                  ).all_inner_texts()
+        return self.panel.locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+        ).all_inner_texts()
 
     def outputs_text(self) -> str:
         """All output text of the open notebook, joined (for assertions and failure messages)."""
@@ -445,12 +475,14 @@ class Lab:
     def wait_pair(self, predicate=lambda text: text.startswith("pair #"), timeout: float = 60.0) -> str:
         """Wait until the labeler shows a pair (its "pair #N" text satisfies ``predicate``) with both clips
         loaded in the browser; return the pair text."""
-        text = self.wait_text("rlhf-pair", predicate, timeout=timeout)
+        self.wait_text("rlhf-pair", predicate, timeout=timeout)
         self.labeler().locator(".rlhf-clip-left").wait_for(state="visible", timeout=timeout * 1000)
         self.page.wait_for_function(
             """(root) => ['.rlhf-clip-left', '.rlhf-clip-right'].every(c => {
                    const img = root.querySelector(c); return img && img.complete && img.naturalWidth > 0; })""",
-            arg=self.labeler().element_handle(), timeout=timeout * 1000)
+            arg=self.labeler().element_handle(),
+            timeout=timeout * 1000,
+        )
         return self.labeler().locator(".rlhf-pair").inner_text().strip()
 
     def click_answer(self, dom_class: str, timeout: float = 30.0) -> float:
@@ -500,12 +532,17 @@ class Lab:
             dom_class,
         )
         button.click(timeout=timeout * 1000)
-        self.page.wait_for_function("() => window.__rlhfLatency && window.__rlhfLatency.t1 !== null",
-                                    timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "() => window.__rlhfLatency && window.__rlhfLatency.t1 !== null", timeout=timeout * 1000
+        )
         lat = self.page.evaluate("() => { const l = window.__rlhfLatency; clearInterval(l.poll); return l; }")
         t0 = lat["t0"]
-        return {"total_ms": float(lat["t1"] - t0), "text_ms": float(lat.get("tText", lat["t1"]) - t0),
-                "clips_ms": float(lat.get("tClips", lat["t1"]) - t0), "pair": lat.get("pair")}
+        return {
+            "total_ms": float(lat["t1"] - t0),
+            "text_ms": float(lat.get("tText", lat["t1"]) - t0),
+            "clips_ms": float(lat.get("tClips", lat["t1"]) - t0),
+            "pair": lat.get("pair"),
+        }
 
     def clip_fingerprints(self, dom_class: str, samples: int = 6, interval: float = 0.2) -> list[str]:
         """Hashes of screenshots of the clip ``dom_class`` taken ``interval`` seconds apart: what a person
@@ -536,7 +573,9 @@ class Lab:
                     if (cell.type === 'code' && cell.sharedModel.getSource().includes(text)) return i;
                 }
                 return -1;
-            }""", text)
+            }""",
+            text,
+        )
         if index < 0:
             raise LookupError(f"no code cell contains {text!r}")
         return self.run_cell(index, timeout)
@@ -579,7 +618,8 @@ def clip_state(lab: Lab) -> dict:
             const l = root.querySelector('.rlhf-clip-left'), r = root.querySelector('.rlhf-clip-right');
             const empty = l.classList.contains('rlhf-clip-empty') && r.classList.contains('rlhf-clip-empty');
             return {left: l.src, right: r.src, height: l.getBoundingClientRect().height, empty};
-        }""")
+        }"""
+    )
 
 
 def assert_clips_play_side_by_side(lab: Lab, samples: int = 6, interval: float = 0.2) -> None:
@@ -598,4 +638,6 @@ def assert_clips_play_side_by_side(lab: Lab, samples: int = 6, interval: float =
     assert right["x"] + right["width"] <= lab.page.viewport_size["width"], "the right clip runs off the screen"
     for side in ("rlhf-clip-left", "rlhf-clip-right"):
         shots = lab.clip_fingerprints(side, samples=samples, interval=interval)
-        assert len(set(shots)) >= 3, f"{side} does not play: {len(set(shots))} distinct pictures in {samples} screenshots"
+        assert len(set(shots)) >= 3, (
+            f"{side} does not play: {len(set(shots))} distinct pictures in {samples} screenshots"
+        )

@@ -69,8 +69,10 @@ def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
         if i < len(CLICKS) - 1:
             lab.click_answer(f"rlhf-{click}")  # returns once the next pair is on screen
             answered = shown[-1][0]  # the belief line follows the click (it may arrive just after the new pair)
-            belief = lab.wait_text("rlhf-belief",
-                                   lambda t: "Took back" in t if click == "undo" else f"#{answered}," in t)
+            belief = lab.wait_text(  # the predicate is used only inside this call, so the loop variables are current
+                "rlhf-belief",
+                lambda t: "Took back" in t if click == "undo" else f"#{answered}," in t,  # noqa: B023
+            )
             beliefs.append((answered, click, lab.text("rlhf-pair"), belief))
             if i == 6:  # after seven answers a predictor trained on the reader's labels has spoken
                 lab.wait_text("rlhf-belief", lambda t: "trained on" in t, timeout=60)
@@ -89,12 +91,18 @@ def test_label_ten_pairs_by_clicking_then_resume_after_restart(lab):
         assert f"just answered (#{answered}" in belief and now_on_screen != f"pair #{answered}", belief
         assert "P(" not in belief, belief
     final = lab.text("rlhf-belief")
-    assert re.search(r"agreed with you|expected the other clip|could not tell the two apart|about even|"
-                     r"would have picked|No predictor is trained yet", final), final
+    assert re.search(
+        r"agreed with you|expected the other clip|could not tell the two apart|about even|"
+        r"would have picked|No predictor is trained yet",
+        final,
+    ), final
     # Target reached: no pair on screen, and the last pair's clips are gone (blank places, same size).
     lab.wait_text("rlhf-pair", lambda t: t == "no pair on screen")
-    lab.page.wait_for_function("(root) => root.querySelector('.rlhf-clip-left').classList.contains('rlhf-clip-empty')",
-                               arg=lab.labeler().element_handle(), timeout=30_000)
+    lab.page.wait_for_function(
+        "(root) => root.querySelector('.rlhf-clip-left').classList.contains('rlhf-clip-empty')",
+        arg=lab.labeler().element_handle(),
+        timeout=30_000,
+    )
     after = clip_state(lab)
     assert after["empty"] and after["left"] != last["left"] and after["right"] != last["right"], (last, after)
     snapshot(lab, "03-labeler-target-reached", "rlhf-labeler")
