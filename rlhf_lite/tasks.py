@@ -71,7 +71,7 @@ def lesson_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
     height too poorly for PPO to leave the spinning it learns first.
 
     ``fast=True`` (CI, a first look) is the quick task at a small budget (:func:`quick_config`, 16 labels,
-    about 22k steps, a few seconds): Pendulum cannot learn to swing up in seconds, fixed-horizon CartPole can,
+    1600 + 20 * 1024 steps): Pendulum cannot learn to swing up in seconds, fixed-horizon CartPole can,
     so the fast lesson still shows learning (``quick_config(fast=True)``, 6 labels in 5k steps, is too small).
     ``changes`` override fields. How robust it is over seeds 0-9: ``python benchmarks/rlhf_pendulum.py``
     (and ``--labels 10 --noise 0``)."""
@@ -111,10 +111,10 @@ ORACLE_STREAM = 3
 
 def quick_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
     """The quick task: fixed-horizon CartPole (200 steps, the fallen pole an absorbing state) taught by 30
-    labels in 50k steps (about 15 s on one core). The learning rate is the CartPole preset's, kept constant:
-    PPO chases a reward that moves each round, and an annealed step size left it stuck where the early,
-    rougher rewards had sent it. Rerun ``benchmarks/rlhf_quick.py --seed S`` over seeds 0-9 for how it does
-    (untrained against trained greedy return)."""
+    labels in 50k steps. The learning rate is the CartPole preset's, kept constant: PPO chases a reward that
+    moves each round, and an annealed step size left it stuck where the early, rougher rewards had sent it.
+    ``python benchmarks/rlhf_quick.py --seed S`` (seeds 0-9) measures it: untrained against trained greedy
+    return, and the wall time."""
     base = dict(
         env_id="CartPole-v1",
         total_steps=50_000,
