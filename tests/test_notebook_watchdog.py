@@ -135,13 +135,37 @@ def _reply(sent_s_ago: float) -> dict:  # negative: sent in the future
     return {"msg_type": "execute_reply", "header": {"date": datetime.now(UTC) - timedelta(seconds=sent_s_ago)}}
 
 
-def _timed(coro_fn, *args, **kw):
+def _on_own_loop(coro):
+    """Run ``coro`` on a fresh event loop in a thread of its own: earlier tests in the same process (nbclient's
+    synchronous wrappers) can leave the main thread with a loop marked running, where asyncio.run refuses."""
     import asyncio
+    import threading
+
+    out: dict = {}
+
+    def work():
+        loop = asyncio.new_event_loop()
+        try:
+            out["value"] = loop.run_until_complete(coro)
+        except BaseException as e:  # handed back to the caller
+            out["error"] = e
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _timed(coro_fn, *args, **kw):
     import time
 
     start = time.monotonic()
     try:
-        return asyncio.run(coro_fn(*args, **kw)), time.monotonic() - start
+        return _on_own_loop(coro_fn(*args, **kw)), time.monotonic() - start
     except Exception as e:  # Empty
         return e, time.monotonic() - start
 
@@ -199,7 +223,7 @@ def test_the_loop_pulse_tells_a_paused_event_loop_from_a_lost_wake_up():
         pulse.stop()
         return idle, blocked, pulse.longest_pause(idle_since - 10)
 
-    idle, blocked, unknown = asyncio.run(scenario())
+    idle, blocked, unknown = _on_own_loop(scenario())
     assert idle is not None and idle < STALE_S, f"an idle loop paused {idle} s between ticks"
     assert blocked is not None and blocked >= 0.45, f"a loop blocked 0.5 s paused only {blocked} s"
     assert unknown is None, "a window starting before the first tick cannot be judged"
