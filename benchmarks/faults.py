@@ -38,25 +38,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import emit, setup_torch  # noqa: E402
 
-from rlhf_lite import agents, labelers, loop, preferences  # noqa: E402
+from rlhf_lite import agents, labelers, loop, preferences, tasks  # noqa: E402
 from rlhf_lite import reward_model as rm  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 from rlhf_lite.label_store import LabelStore  # noqa: E402
 from rlhf_lite.rollouts import Segment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(
-    env_id="CartPole-v1",
-    horizon=50,
-    total_steps=400 + 3 * 512,
-    label_budget=8,
-    initial_fraction=0.5,
-    queries_per_round=2,
-    segment_length=10,
-    segments_per_round=12,
-    steps_per_round=512,
-    eval_episodes=1,
-)
+TINY = dict(tasks.SMOKE_RUN)
 
 
 class Table:

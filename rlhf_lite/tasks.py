@@ -104,6 +104,22 @@ def lesson_oracle(config: loop.RLHFConfig, seed: int) -> labelers.OracleLabeler:
     return labelers.OracleLabeler(noise_prob=config.noise_prob, rng=np.random.default_rng([int(seed), ORACLE_STREAM]))
 
 
+SMOKE_RUN: dict[str, Any] = dict(
+    env_id="CartPole-v1",
+    horizon=50,
+    total_steps=400 + 3 * 512,
+    label_budget=8,
+    initial_fraction=0.5,
+    queries_per_round=2,
+    segment_length=10,
+    segments_per_round=12,
+    steps_per_round=512,
+    eval_episodes=1,
+)
+"""The smallest run that takes every step of the loop (the random-policy round and 3 of PPO, 8 labels, a
+second or two): ``loop.RLHFConfig(**tasks.SMOKE_RUN)`` for tests and ``benchmarks/faults.py``. Teaches nothing."""
+
+
 ORACLE_STREAM = 3
 """Spawn key of :func:`lesson_oracle`'s stream: ``default_rng([seed, 3])`` (the loop's clips and pairs use
 ``[seed, 2]``, networks ``seed`` and ``seed + 1``)."""

@@ -20,18 +20,7 @@ from rlhf_lite import reward_model as rm
 PEND_OBS, PEND_ACT = gym.spaces.Box(-8.0, 8.0, (3,), np.float32), gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
 CART_OBS, CART_ACT = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2)
 
-TINY = dict(
-    env_id="CartPole-v1",
-    horizon=50,
-    total_steps=400 + 3 * 512,
-    label_budget=8,
-    initial_fraction=0.5,
-    queries_per_round=2,
-    segment_length=10,
-    segments_per_round=12,
-    steps_per_round=512,
-    eval_episodes=1,
-)
+TINY = dict(tasks.SMOKE_RUN)
 
 
 class SimulatedCrash(BaseException):

@@ -18,18 +18,7 @@ from rlhf_lite import agents, envs, labelers, loop, preferences, rollouts, tasks
 
 torch.set_num_threads(1)
 
-TINY = dict(
-    env_id="CartPole-v1",
-    horizon=50,
-    total_steps=400 + 3 * 512,
-    label_budget=8,
-    initial_fraction=0.5,
-    queries_per_round=2,
-    segment_length=10,
-    segments_per_round=12,
-    steps_per_round=512,
-    eval_episodes=3,
-)
+TINY = dict(tasks.SMOKE_RUN, eval_episodes=3)
 """Four rounds (random policy + 3 of PPO), 8 labels: seconds per run."""
 
 TIMING_KEYS = {"seconds"}
