@@ -170,6 +170,17 @@ def spin_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
 # ============================================================================================================
 
 
+def untrained_agent(config: loop.RLHFConfig, seed: int) -> agents.PPOAgent:
+    """The policy a run of ``config`` with ``seed`` starts from: the same weights as ``RLHFLoop(config, ...,
+    seed=seed).agent`` before its first round. The "untrained" yardstick, without building a loop (and a
+    labeler nobody asks) to reach it."""
+    env = loop.make_env(config)
+    try:
+        return agents.PPOAgent(env.observation_space, env.action_space, ppo_config(config), seed=seed)
+    finally:
+        env.close()
+
+
 def train_true_reward(
     config: loop.RLHFConfig,
     *,

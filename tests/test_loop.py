@@ -189,6 +189,16 @@ def test_oracle_loop_end_to_end(tmp_path):
     assert tasks.load_history(tmp_path / "history.json") == json.loads(json.dumps(history))
 
 
+def test_untrained_agent_is_where_a_run_starts():
+    cfg = loop.RLHFConfig(**TINY)
+    started = loop.RLHFLoop(cfg, oracle(), seed=3).agent.state_dict()
+    alone = tasks.untrained_agent(cfg, seed=3).state_dict()
+    other = tasks.untrained_agent(cfg, seed=4).state_dict()
+    key = next(k for k, v in started["net"].items() if torch.is_tensor(v) and v.dtype.is_floating_point)
+    assert all(torch.equal(started["net"][k], alone["net"][k]) for k in started["net"])
+    assert not torch.equal(started["net"][key], other["net"][key])  # control: another seed, other weights
+
+
 def test_a_failed_label_write_costs_no_label_and_no_steps(tmp_path, monkeypatch):
     """Issue 11, finding 7: a write that fails mid-round (a full disk) counts only the labels on disk, and
     running the round again asks the rest without training PPO (and stepping the env) a second time."""

@@ -75,10 +75,10 @@ LESSON = "04_rlhf_loop.ipynb"
 
 @pytest.mark.skipif(not (NOTEBOOKS / LESSON).exists(), reason=f"notebooks/{LESSON} does not exist yet")
 def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
-    from rlhf_lite import labelers, loop, tasks
+    from rlhf_lite import loop, tasks
 
     spin_cfg = tasks.spin_config(fast=True)  # the lesson's run in fast mode, as the server's kernels use
-    last_round = loop.RLHFLoop(spin_cfg, labelers.OracleLabeler(noise_prob=0.0), seed=0).num_rounds
+    last_round = loop.round_sizes(spin_cfg, tasks.ppo_config(spin_cfg))[2]
     lab.open_notebook(LESSON)
     lab.run_all(timeout=420)  # the loop of the last section keeps running in the background
     assert lab.errors() == [], "a cell raised:\n" + "\n".join(lab.errors())
@@ -89,7 +89,7 @@ def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
     )
 
     # Before the first round the dashboard names what it waits for: the reader's first labels, counted.
-    first = loop.RLHFLoop(spin_cfg, labelers.OracleLabeler(noise_prob=0.0), seed=0).schedule[0]
+    first = loop.label_schedule(spin_cfg, last_round)[0]
     waiting = lab.wait_text("rlhf-dashboard-status", lambda t: "waiting for your first" in t)
     assert f"waiting for your first {first} labels (0 given)" in waiting, waiting
     snapshot(lab, "04-spin-dashboard-0-given", "rlhf-dashboard")
