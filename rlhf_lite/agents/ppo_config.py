@@ -28,7 +28,11 @@ class PPOConfig(Config):
     )
     gamma: float = param(0.99, "discount: how much a reward one step later is worth", low=0.0, high=1.0)
     gae_lambda: float = param(
-        0.95, "GAE lambda: 0 = one-step TD advantages (low variance), 1 = Monte Carlo", low=0.0, high=1.0
+        0.95,
+        "how far ahead PPO looks when it judges an action (GAE's lambda): 0 = only the next step's reward "
+        "and value estimate (steady, but biased), 1 = every reward to the end of the episode (unbiased, but noisy)",
+        low=0.0,
+        high=1.0,
     )
     update_epochs: int = param(4, "passes over each rollout batch", low=1, high=1000)
     num_minibatches: int = param(
@@ -38,7 +42,11 @@ class PPOConfig(Config):
         0.2, "PPO clip: how far the probability ratio may move from 1 per update", low=0.0, high=10.0, low_open=True
     )
     clip_vloss: bool = param(False, "clip the value update around the old values too", choices=(True, False))
-    norm_adv: bool = param(True, "standardise advantages per minibatch", choices=(True, False))
+    norm_adv: bool = param(
+        True,
+        "rescale how much better than expected each action was to mean 0 and spread 1 in every minibatch",
+        choices=(True, False),
+    )
     ent_coef: float = param(0.01, "entropy bonus weight: keeps the policy exploring", low=0.0, high=10.0)
     vf_coef: float = param(0.5, "value loss weight", low=0.0, high=100.0)
     max_grad_norm: float = param(0.5, "clip the gradient's global norm to this", low=0.0, high=1000.0, low_open=True)
