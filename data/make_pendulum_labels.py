@@ -5,7 +5,7 @@ reward model on this file instead. The answers come from a script, not a person:
 Christiano et al. (2017), which prefers the clip with the higher true Pendulum-v1 return and answers at random
 10% of the time (the error rate the paper assumed for people). The file's header says exactly that.
 
-    python data/make_pendulum_labels.py            # rewrites the file; a few seconds, same answers every time
+    python data/make_pendulum_labels.py            # rewrites the file, with the same clips and answers every time
 
 The clips are 25-step (1.25 s) windows of fixed-horizon Pendulum-v1 episodes played by a random policy and
 by a swing-up heuristic with more or less action noise, so that they range from hanging still to balancing.

@@ -24,14 +24,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-# Environments the lessons use, with the horizon each lesson gives them when a fixed length is asked for.
-TEACHING_ENVS: dict[str, int] = {
-    "CartPole-v1": 200,
-    "Pendulum-v1": 200,
-    "MountainCar-v0": 200,
-    "Acrobot-v1": 200,
-    "rlhf_lite/GridWorld-v0": 30,
-}
+TEACHING_ENVS: tuple[str, ...] = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "rlhf_lite/GridWorld-v0",
+    "rlhf_lite/BoatRace-v0",
+    "Pendulum-v1",
+)
+"""The environments the lessons use (named in the error for an unknown id); each lesson sets its own horizon."""
 
 NEVER_END_EARLY = frozenset({"Pendulum-v1"})
 """Tasks whose episodes only end at the time limit (nothing to fail), so an absorbing-state flag would
@@ -164,8 +164,8 @@ def make_vec_env(
     every transition a rollout stores is real, and nothing needs masking.
 
     Fixed-horizon Pendulum (the RLHF loop's main task) comes as a
-    :class:`~rlhf_lite.batched_envs.PendulumVecEnv` instead: the same numbers, stepped in numpy, several
-    times faster (``batched=False`` asks for gymnasium's own).
+    :class:`~rlhf_lite.batched_envs.PendulumVecEnv` instead: the same numbers, all envs stepped at once in
+    numpy rather than one Python call per env (``batched=False`` asks for gymnasium's own).
     """
     check_env_id(env_id)
     if num_envs < 1:
@@ -198,7 +198,7 @@ def draw_frames(
     For tasks whose observation is the whole state (CartPole, Pendulum, MountainCar, Acrobot) a clip can be
     drawn again from stored observations, so label files need no images and training needs no rendering.
     ``size`` is the frame height in pixels (``None`` keeps the renderer's own size). Where the renderer
-    allows, it draws at that size directly, several times faster than drawing large and shrinking.
+    allows, it draws at that size directly rather than drawing large and shrinking (less work per frame).
     Thread-safe.
     """
     observations = np.asarray(observations)

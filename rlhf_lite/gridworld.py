@@ -22,9 +22,8 @@ DEFAULT_GRID: tuple[str, ...] = (
 )
 DEFAULT_TREASURES: dict[str, float] = {"g": 1.0, "G": 10.0}
 
-# up, right, down, left as (row, col) moves
+# actions 0 up, 1 right, 2 down, 3 left, as (row, col) moves
 MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)])
-ACTION_NAMES = ("up", "right", "down", "left")
 
 
 class GridWorld(gym.Env):

@@ -118,7 +118,7 @@ def discounted_return(rewards: np.ndarray, gamma: float) -> float:
 def returns_to_go(rewards: np.ndarray, gamma: float = 1.0) -> np.ndarray:
     """``G[t] = rewards[t] + gamma * G[t+1]``: the (discounted) return from each step on. Shape ``[T]``.
 
-    Computed backwards in one pass, as REINFORCE needs it for every step of an episode.
+    Computed backwards in one pass, from the last step (whose return is its own reward) to the first.
     """
     _check_gamma(gamma)
     rewards = np.asarray(rewards, dtype=np.float64)
@@ -189,18 +189,8 @@ def cut_segments(
         i = usable[k % len(usable)] if n <= len(usable) else usable[int(rng.integers(len(usable)))]
         tr = trajectories[i]
         start = int(rng.integers(0, len(tr) - segment_length + 1))
-        window = slice(start, start + segment_length)
-        segments.append(
-            Segment(
-                observations=tr.observations[window],
-                actions=tr.actions[window],
-                true_rewards=tr.rewards[window],
-                frames=None if tr.frames is None else tr.frames[window],
-                uid=f"{uid_prefix}-{i}-{start}",
-                episode=i,
-                start=start,
-            )
-        )
+        uid = f"{uid_prefix}-{i}-{start}"
+        segments.append(_window(tr.observations, tr.actions, tr.rewards, tr.frames, i, start, segment_length, uid))
     return segments
 
 
@@ -244,17 +234,35 @@ def cut_batch(batch: dict, length: int, n: int, rng: np.random.Generator, uid_pr
         return []
     picked = choices[rng.choice(len(choices), size=min(n, len(choices)), replace=False)]
     batch_id = int(rng.integers(1 << 30))
+    obs, act, rew = (np.asarray(batch[k]) for k in ("observations", "actions", "true_rewards"))
     return [
-        Segment(
-            observations=np.asarray(batch["observations"][t : t + length, e]),
-            actions=np.asarray(batch["actions"][t : t + length, e]),
-            true_rewards=np.asarray(batch["true_rewards"][t : t + length, e], dtype=np.float64),
-            uid=f"{uid_prefix}e{e}t{t}-{batch_id:x}",
-            episode=int(e),
-            start=int(t),
-        )
+        _window(obs[:, e], act[:, e], rew[:, e], None, int(e), int(t), length, f"{uid_prefix}e{e}t{t}-{batch_id:x}")
         for t, e in picked
     ]
+
+
+def _window(
+    observations: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    frames: np.ndarray | None,
+    episode: int,
+    start: int,
+    length: int,
+    uid: str,
+) -> Segment:
+    """The clip of steps ``start .. start + length - 1`` of one episode's arrays (``[T, ...]`` each; rewards ``[T]``,
+    kept as float64): what both cutters make once they have drawn where to cut (views, no copies)."""
+    window = slice(start, start + length)
+    return Segment(
+        observations=np.asarray(observations[window]),
+        actions=np.asarray(actions[window]),
+        true_rewards=np.asarray(rewards[window], dtype=np.float64),
+        frames=None if frames is None else np.asarray(frames[window]),
+        uid=uid,
+        episode=episode,
+        start=start,
+    )
 
 
 def _check_gamma(gamma: float) -> None:

@@ -6,10 +6,13 @@ holds and at least one typical wrong answer, and the test checks that the report
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from rlhf_lite import exercises, solutions
+from rlhf_lite.exercises import checking
 
 IDS = list(exercises.EXERCISES)
 
@@ -47,9 +50,29 @@ def test_checker_rejects_the_stub(exercise_id):
 
 
 def test_every_lesson_has_two_to_four_exercises():
-    for lesson in ("01", "02", "03", "04"):
+    for lesson in ("01", "02", "03", "04", "05"):
         n = sum(e.lesson == lesson for e in exercises.EXERCISES.values())
         assert 2 <= n <= 4, f"lesson {lesson} has {n} exercises"
+
+
+def test_every_exercise_is_public_under_its_checker_name():
+    for e in exercises.EXERCISES.values():
+        assert e.id == f"{e.lesson}.{e.name}" and e.check_call() == f"exercises.{e.checker.__name__}({e.name})"
+        assert getattr(exercises, e.checker.__name__) is e.checker and e.checker.__name__ in exercises.__all__
+        assert callable(getattr(solutions, e.name)), f"{e.id}: rlhf_lite.solutions has no {e.name}"
+
+
+def test_an_exercise_entry_is_checked_when_made_and_registered():
+    e = exercises.EXERCISES["01.q_update"]
+    with pytest.raises(ValueError, match="expected 'NN.function_name'"):
+        checking.exercise("5.q_update", e.checker, e.task, e.stub)
+    with pytest.raises(ValueError, match=r"must define q_update\(\.\.\.\)"):
+        checking.exercise("01.q_update", e.checker, e.task, "def other():\n    return 0  # your code here\n")
+    assert checking.exercise(e.id, e.checker, e.task, "\n\n" + e.stub + "\n\n") == e  # blank lines around: same
+    checking.register(e)  # the same entry again changes nothing
+    with pytest.raises(ValueError, match="registered twice"):
+        checking.register(dataclasses.replace(e, task="another task"))
+    assert checking.registered()["01.q_update"] == e
 
 
 def _rejects(checker, fn, *words):
