@@ -1,19 +1,18 @@
 """The label store: an append-only file of preference records that survives crashes, full disks and
 concurrent writers.
 
-Moved out of :mod:`rlhf_lite.preferences` (which keeps the records, the answer-to-target table and pair
-selection); ``preferences.LabelStore`` still works. The file format: the first line is a header saying what
-the file is and what produced it; each answer is one line (a :class:`~rlhf_lite.preferences.PreferenceRecord`)
-carrying both segments' observations and actions; undo appends a *retraction*. Every line is written and
-flushed to disk (``fsync``) before :meth:`LabelStore.add` returns, so a crashed kernel loses nothing that was
-acknowledged.
+``preferences.LabelStore`` still works. The file format: the first line is a header saying what the file is, what
+produced it and which kind of item it holds (``"item"``: ``"clip"``, ``"text"``; absent or null in files where the
+first label decides, as in every file written before text items existed); each answer is one line (a
+:class:`~rlhf_lite.preferences.PreferenceRecord`) carrying both items' payloads; undo appends a *retraction*.
+Every line is written and flushed to disk (``fsync``) before :meth:`LabelStore.add` returns, so a crashed kernel
+loses nothing that was acknowledged. One file holds one kind of item; what else a record must satisfy to be
+stored (a clip's dtypes, finite numbers, one observation width, the environment's) its kind checks
+(:meth:`rlhf_lite.items.ItemKind.check_stored`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import functools
 import json
 import os
 import threading
@@ -22,24 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from rlhf_lite import items as _items
 from rlhf_lite.checkpoints import fsync_folder
+from rlhf_lite.label_file import LabelWriteError, default_producer, locked, write_line
 from rlhf_lite.preferences import (
     ANSWERS,
     PreferencePair,
     PreferenceRecord,
     Retraction,
-    _json_default,
     _now,
     to_pairs,
 )
-from rlhf_lite.rollouts import Segment
-
-try:  # POSIX: lock the file so that several processes can append safely.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: threads in one process are still safe, processes are not.
-    fcntl = None
 
 FORMAT = "rlhf-lite/labels"
 FORMAT_VERSION = 1
@@ -83,7 +75,8 @@ class LabelStore:
 
     ``create=False`` refuses to create a missing file
     (for reading shipped label files). ``producer``/``description`` go into the header of a new file and say
-    who or what made it.
+    who or what made it. ``item`` (``"clip"``, ``"text"``, or None: the first label decides) is the kind of item a
+    new file holds, written into its header; a label of another kind is refused.
     """
 
     def __init__(
@@ -95,7 +88,10 @@ class LabelStore:
         producer: str | None = None,
         description: str | None = None,
         env_id: str | None = None,
+        item: str | None = None,
     ) -> None:
+        if item is not None:
+            _items.get_kind(item)  # ValueError naming the kinds that exist
         self.path = Path(path)
         self.skip_bad = bool(skip_bad)
         self.header: dict[str, Any] | None = None
@@ -108,7 +104,8 @@ class LabelStore:
         self._mid_line = False  # the bytes read so far end inside a (truncated) line
         self._unterminated = False  # the bytes read so far end with a complete line that has no newline yet
         self._opened = False  # True once the file was read at opening: later damage is someone else's crash
-        self._obs_shape: tuple[tuple[int, ...], int] | None = None  # (per-step shape, line) of the first label
+        self._item: tuple[str, int] | None = None  # (kind of item, line) the file holds: header (line 1) or 1st label
+        self._shared: tuple[Any, int] | None = None  # (what check_stored returned, line) for the first label
         self._asked_env = env_id  # checks widths when the header names no env
         self._lock = threading.RLock()  # flock does not separate threads that share one descriptor
         if self.path.exists() and self.path.is_dir():
@@ -124,18 +121,26 @@ class LabelStore:
                 "format": FORMAT,
                 "version": FORMAT_VERSION,
                 "created": _now(),
-                "producer": producer or _default_producer(),
+                "producer": producer or default_producer(),
                 "description": description
-                or "Pairwise preferences between behaviour segments: one JSON record per line, kind 'label' "
-                "(an answer with both segments) or 'retract' (undo of an earlier label).",
+                or "Pairwise preferences between two items (clips of behaviour, or text completions; 'item' says "
+                "which): one JSON record per line, kind 'label' (an answer with both items) or 'retract' (undo "
+                "of an earlier label).",
                 "answers": list(ANSWERS),
                 "env_id": env_id,
+                "item": item,
             }
-            with self._locked(exclusive=True) as fd:
+            with locked(self.path, exclusive=True) as fd:
                 if os.fstat(fd).st_size == 0:  # another writer may have created it meanwhile
-                    self._write_line(fd, header)
+                    write_line(fd, header, self.path)
             fsync_folder(self.path.parent)  # the new file's name survives a power cut too
         self.refresh()
+        held_item = self._item[0] if self._item else None
+        if item is not None and held_item is not None and item != held_item:
+            raise ValueError(
+                f"{self.path} holds {held_item} labels, but item={item!r} was asked: open a label file of {item} "
+                "items, or a new path"
+            )
         held = (self.header or {}).get("env_id")
         if env_id is not None and held is not None and env_id != held:
             raise ValueError(
@@ -148,7 +153,7 @@ class LabelStore:
 
     def refresh(self) -> None:
         """Read whatever other writers appended since the last read."""
-        with self._lock, self._locked(exclusive=False) as fd:
+        with self._lock, locked(self.path, exclusive=False) as fd:
             self._read_new(fd)
 
     def labels(self) -> list[PreferenceRecord]:
@@ -213,10 +218,17 @@ class LabelStore:
 
     # ---- writing ----------------------------------------------------------------------------------------------
 
+    @property
+    def item_kind(self) -> str | None:
+        """The kind of item this file holds (``"clip"``, ``"text"``), or None while it has no label and its header
+        names none."""
+        with self._lock:
+            return self._item[0] if self._item else None
+
     def add(
         self,
-        left: Segment,
-        right: Segment,
+        left: Any,
+        right: Any,
         answer: str,
         labeler: str,
         *,
@@ -224,10 +236,10 @@ class LabelStore:
         env_id: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> PreferenceRecord:
-        """Append one answer about ``(left, right)``; returns the record once it is safely on disk."""
+        """Append one answer about two items ``(left, right)``; returns the record once it is safely on disk."""
         if env_id is None and self.header is not None:
             env_id = self.header.get("env_id")
-        record = PreferenceRecord.from_segments(left, right, answer, labeler, seconds=seconds, env_id=env_id, meta=meta)
+        record = PreferenceRecord.from_items(left, right, answer, labeler, seconds=seconds, env_id=env_id, meta=meta)
         return self.add_record(record)
 
     def add_record(self, record: PreferenceRecord) -> PreferenceRecord:
@@ -242,7 +254,7 @@ class LabelStore:
 
         Returns the record taken back, or ``None`` if there was nothing to undo. The file is never rewritten.
         """
-        with self._lock, self._locked(exclusive=True) as fd:
+        with self._lock, locked(self.path, exclusive=True) as fd:
             self._read_new(fd)
             for r in reversed(self._records):
                 if r.id not in self._retracted and (labeler is None or r.labeler == labeler):
@@ -252,7 +264,7 @@ class LabelStore:
 
     def retract(self, record_id: str, labeler: str = "") -> PreferenceRecord:
         """Take back the label with id ``record_id`` (``ValueError`` if unknown or already taken back)."""
-        with self._lock, self._locked(exclusive=True) as fd:
+        with self._lock, locked(self.path, exclusive=True) as fd:
             self._read_new(fd)
             if record_id not in self._by_id:
                 raise ValueError(f"{self.path}: no label with id {record_id!r}")
@@ -265,93 +277,33 @@ class LabelStore:
     # ---- internals --------------------------------------------------------------------------------------------
 
     def _append(self, entry: PreferenceRecord | Retraction) -> None:
-        with self._lock, self._locked(exclusive=True) as fd:
+        with self._lock, locked(self.path, exclusive=True) as fd:
             self._read_new(fd)  # keep order: records other writers appended come first
             if isinstance(entry, PreferenceRecord):
                 if entry.id in self._by_id:
                     raise ValueError(f"{self.path}: a label with id {entry.id!r} is already stored")
                 try:  # refuse what a strict reopen would refuse, so the file stays readable
-                    self._check_record(entry, self._lineno + 1)
+                    checked = self._check_record(entry, self._lineno + 1)
                 except _BadLine as e:
                     raise ValueError(f"{self.path}: cannot add this label: {e}") from None
-            self._write_and_ingest(fd, entry)
+                self._write_and_ingest(fd, entry, checked)
+            else:
+                self._write_and_ingest(fd, entry)
 
-    def _write_and_ingest(self, fd: int, entry: PreferenceRecord | Retraction) -> None:
+    def _write_and_ingest(self, fd: int, entry: PreferenceRecord | Retraction, checked: Any = None) -> None:
         # _read_new just consumed the file up to its end while we hold the exclusive lock, so after writing,
         # everything up to the new end is ours and can be ingested without reading it back. If the write
-        # fails, _write_line has rolled the file back and raised before anything here changed.
-        written = self._write_line(fd, entry.to_dict())
+        # fails, write_line has rolled the file back and raised before anything here changed.
+        written = write_line(fd, entry.to_dict(), self.path)
         self._mid_line = self._unterminated = False  # our write began with the newline that ended that line
         self._offset += written
         self._lineno += 1
         if isinstance(entry, PreferenceRecord):
             self._records.append(entry)
             self._by_id[entry.id] = entry
-            self._note_shape(entry, self._lineno)
+            self._note(checked, self._lineno)
         else:
             self._retracted.add(entry.retracts)
-
-    def _write_line(self, fd: int, obj: dict[str, Any]) -> int:
-        """One ``os.write`` of one whole line, then ``fsync``. Caller holds the exclusive lock.
-
-        On any ``OSError`` the file is truncated back to its size before the write (still under the lock, so
-        no reader saw the partial line) and :class:`LabelWriteError` is raised."""
-        try:
-            text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_json_default)
-        except (TypeError, ValueError) as e:
-            raise ValueError(
-                f"record cannot be written as JSON ({e}); meta must hold plain numbers, strings, lists, dicts"
-            ) from e
-        data = text.encode("utf-8") + b"\n"
-        size = os.fstat(fd).st_size
-        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # a crashed writer left a truncated last line, or a valid one lacks its newline
-        view = memoryview(data)
-        try:
-            while view:  # a regular file takes the whole line in one write; the loop only guards short writes
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        except OSError as e:
-            raise self._roll_back(fd, size, e) from e
-        return len(data)
-
-    def _roll_back(self, fd: int, size: int, error: OSError) -> LabelWriteError:
-        """Cut the file back to ``size`` bytes after a failed write; the error to raise, saying what to do."""
-        try:
-            os.ftruncate(fd, size)
-            os.fsync(fd)
-            undone = f"it was NOT saved, and the file was cut back to its last complete line ({size} bytes)"
-            rolled_back = True
-        except OSError as e2:  # pragma: no cover - truncating frees space, so this is very unlikely
-            undone = (
-                f"it was NOT saved, and cutting the partial line off failed too ({e2.strerror}): the file may "
-                "end with a partial line, which the next write ends and reading with skip_bad=True skips"
-            )
-            rolled_back = False
-        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-            todo = "Free some disk space (or open a LabelStore on another disk), then answer again"
-        elif error.errno == errno.EFBIG:
-            todo = "The file reached a size limit (ulimit -f or the file system's); start a new label file"
-        else:
-            todo = "Check that the folder is writable and the disk is healthy, then answer again"
-        message = (
-            f"{self.path}: could not write the label ({error.strerror or error}): {undone}; every label before "
-            f"it is intact and this store stays usable. {todo}."
-        )
-        return LabelWriteError(error.errno, message, self.path, rolled_back)
-
-    @contextlib.contextmanager
-    def _locked(self, exclusive: bool) -> Iterator[int]:
-        """A fresh descriptor on the file under ``flock`` (exclusive for writing, shared for reading)."""
-        flags = (os.O_RDWR | os.O_APPEND | os.O_CREAT) if exclusive else os.O_RDONLY
-        fd = os.open(self.path, flags, 0o644)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield fd
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
     def _read_new(self, fd: int) -> None:
         """Parse the lines appended since the last read (caller holds a lock on ``fd``).
@@ -456,7 +408,11 @@ class LabelStore:
             env_id = obj.get("env_id")
             if env_id is not None and not isinstance(env_id, str):
                 raise _BadLine(f"env_id={env_id!r} in the header: expected an environment id string or null")
+            item = obj.get("item")
+            if item is not None and item not in _items.kinds():
+                raise _BadLine(f"item={item!r} in the header: expected one of {', '.join(map(repr, _items.kinds()))}")
             self.header = obj
+            self._item = None if item is None else (item, lineno)
         elif kind == "label":
             try:
                 record = PreferenceRecord.from_dict(obj)
@@ -464,10 +420,10 @@ class LabelStore:
                 raise _BadLine(f"invalid label record ({e})") from None
             if record.id in self._by_id:
                 raise _BadLine(f"duplicate label id {record.id!r}")
-            self._check_record(record, lineno)
+            checked = self._check_record(record, lineno)
             self._records.append(record)
             self._by_id[record.id] = record
-            self._note_shape(record, lineno)
+            self._note(checked, lineno)
         elif kind == "retract":
             try:
                 retraction = Retraction.from_dict(obj)
@@ -479,10 +435,11 @@ class LabelStore:
         else:
             raise _BadLine(f"unknown kind {kind!r}: expected 'header', 'label' or 'retract'")
 
-    def _check_record(self, record: PreferenceRecord, lineno: int) -> None:
-        """Raise ``_BadLine`` unless the record's segments will train a reward model: numbers of a known dtype,
-        finite, one observation width per step in the record and the file, the header environment's width,
-        and the header's ``env_id``. Checked when read, so bad data fails here, naming its line, not later."""
+    def _check_record(self, record: PreferenceRecord, lineno: int) -> tuple[str, Any]:
+        """Raise ``_BadLine`` unless the record fits the file: the header's ``env_id``, the file's kind of item, and
+        what that kind checks (:meth:`~rlhf_lite.items.ItemKind.check_stored`: for clips numbers of a known dtype,
+        finite, one observation width per step in the record and the file, the environment's width). Checked
+        when read, so bad data fails here, naming its line, not later. Returns ``(kind, what the file shares)``."""
         header_env = (self.header or {}).get("env_id")
         env = header_env or self._asked_env
         if header_env is not None and record.env_id is not None and record.env_id != header_env:
@@ -490,119 +447,22 @@ class LabelStore:
                 f"env_id={record.env_id!r}, but the header says this file holds {header_env!r} labels: "
                 "one label file holds one environment's clips"
             )
-        shapes = {}
-        for side in ("left", "right"):
-            payload = getattr(record, side)
-            shapes[side] = _checked_array(payload, "observations", "obs_dtype", side).shape[1:]
-            _checked_array(payload, "actions", "act_dtype", side)
-            _checked_array(payload, "true_rewards", None, side)
-        if shapes["left"] != shapes["right"]:
+        kind = _items.kind_of_payload(record.left)
+        if self._item is not None and kind.name != self._item[0]:
+            where = "its header says so" if self._item[1] == 1 else f"the label on line {self._item[1]}"
             raise _BadLine(
-                f"left observations have shape {shapes['left']} per step, right ones {shapes['right']}: "
-                "expected the same (clips of one environment)"
+                f"a label about {kind.name} items, but this file holds {self._item[0]} labels ({where}): one label "
+                "file holds one kind of item"
             )
-        shape = shapes["left"]
-        if self._obs_shape is not None and shape != self._obs_shape[0]:
-            raise _BadLine(
-                f"observations have shape {shape} per step, but the label on line {self._obs_shape[1]} has "
-                f"{self._obs_shape[0]}: one label file holds one observation width"
-            )
-        allowed = _env_observation_shapes(env) if env else None
-        if allowed is not None and shape not in allowed:
-            named = "named in the header" if header_env else "the env asked for"
-            raise _BadLine(
-                f"observations have shape {shape} per step, but {env} ({named}) has "
-                f"{' or '.join(map(str, allowed))}: is this file from another task?"
-            )
+        named = "named in the header" if header_env else "the env asked for"
+        try:
+            shared = kind.check_stored(record.left, record.right, env, named, self._shared)
+        except ValueError as e:
+            raise _BadLine(str(e)) from None
+        return kind.name, shared
 
-    def _note_shape(self, record: PreferenceRecord, lineno: int) -> None:
-        if self._obs_shape is None:
-            self._obs_shape = (np.shape(record.left["observations"])[1:], lineno)
-
-
-class LabelWriteError(OSError):
-    """A label could not be written (disk full, a size limit, ...). ``errno`` is the cause's; the message names
-    the file and what to do. ``rolled_back`` says whether the file was cut back to its size before the write
-    (it almost always is), so nothing of the failed label is on disk or in memory."""
-
-    def __init__(self, code: int | None, message: str, path: Path, rolled_back: bool) -> None:
-        super().__init__(code, message)
-        self.path = path
-        self.rolled_back = rolled_back
-
-    def __str__(self) -> str:
-        return str(self.strerror)
-
-
-_NUMBER_DTYPES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-)
-
-
-def _checked_array(payload: dict[str, Any], key: str, dtype_key: str | None, side: str) -> np.ndarray:
-    """``payload[key]`` as an array of its recorded dtype; ``_BadLine`` saying what is wrong and allowed."""
-    dtype = payload.get(dtype_key) if dtype_key else "float64"
-    if dtype in (None, ""):
-        dtype = None
-    elif not isinstance(dtype, str) or dtype not in _NUMBER_DTYPES:
-        known = ", ".join(_NUMBER_DTYPES)
-        raise _BadLine(f"{side}.{dtype_key}={dtype!r} is not a known dtype: expected one of {known}")
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # a float32 overflow becomes inf, refused just below
-            arr = np.asarray(payload[key], dtype=dtype)
-    except (ValueError, TypeError, OverflowError):
-        raise _BadLine(
-            f"{side}.{key} is not a regular array of numbers (steps of different lengths, or not numbers): "
-            "expected the same number of numbers at every step"
-        ) from None
-    if arr.dtype.kind not in "biuf":
-        raise _BadLine(f"{side}.{key} holds {arr.dtype} values: expected numbers")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise _BadLine(f"{side}.{key} contain NaN or infinity: expected finite numbers")
-    return arr
-
-
-@functools.cache
-def _env_observation_shapes(env_id: str) -> tuple[tuple[int, ...], ...] | None:
-    """Per-step observation shapes a label file of ``env_id`` may hold, from the environment's own observation
-    space: its shape, and one more number for a flat Box when episodes can end early (the end flag that
-    ``envs.make_env(mark_end=True)`` appends). ``None`` (no check) for unknown envs and non-Box spaces."""
-    from gymnasium import spaces
-
-    from rlhf_lite import envs
-
-    try:
-        env = envs.make_env(env_id)
-    except Exception:  # not registered or missing its extras here: nothing to check against
-        return None
-    try:
-        space = env.observation_space
-    finally:
-        env.close()
-    if not isinstance(space, spaces.Box):
-        return None
-    shapes = [tuple(space.shape)]
-    if len(space.shape) == 1 and envs.can_end_early(env_id):
-        shapes.append((space.shape[0] + 1,))
-    return tuple(shapes)
-
-
-def _default_producer() -> str:
-    import sys
-
-    from rlhf_lite import __version__
-
-    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return f"rlhf_lite {__version__} LabelStore, opened by {program}"
+    def _note(self, checked: tuple[str, Any], lineno: int) -> None:
+        if self._item is None:
+            self._item = (checked[0], lineno)
+        if self._shared is None:
+            self._shared = (checked[1], lineno)

@@ -1,6 +1,7 @@
 """The person in the loop, and stand-ins for them.
 
-A labeler looks at two segments and answers one of :data:`rlhf_lite.preferences.ANSWERS`. Every labeler
+A labeler looks at two items (two clips, or two completions of one prompt: :mod:`rlhf_lite.items`) and answers
+one of :data:`rlhf_lite.preferences.ANSWERS`. Every labeler
 implements one protocol, :class:`Labeler` (``ask``, ``answers``, ``retracted``, ``room``, ``state`` /
 ``restore``, ``show_belief``), and the RLHF loop calls nothing else. Three kinds today:
 
@@ -21,13 +22,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from rlhf_lite.preferences import LabelStore, PreferenceRecord, check_answer, check_pair
+from rlhf_lite import items
+from rlhf_lite.preferences import LabelStore, PreferenceRecord, check_answer
 from rlhf_lite.rollouts import Segment
 
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -36,10 +37,11 @@ RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 __all__ = [
     "Labeler",
     "SyncLabeler",
+    "NoisyLabeler",
     "check_labeler",
     "OracleLabeler",
-    "ReplayLabeler",
-    "ReplayExhaustedError",
+    "ReplayLabeler",  # noqa: F822  (lazily from rlhf_lite.replay_labeler, see __getattr__)
+    "ReplayExhaustedError",  # noqa: F822
     "label_pairs",
     "flip_answer",
 ]
@@ -58,13 +60,13 @@ class Labeler(Protocol):
 
     def ask(
         self,
-        pairs: Sequence[tuple[Segment, Segment]],
+        pairs: Sequence[tuple[Any, Any]],
         meta: dict[str, Any] | None = None,
         *,
         store: LabelStore | None = None,
         env_id: str | None = None,
     ) -> None:
-        """Ask about ``pairs`` ``[(left, right), ...]``; ``meta`` goes into each record. ``store``: where a
+        """Ask about ``pairs`` ``[(left, right), ...]`` of items; ``meta`` goes into each record. ``store``: where a
         labeler that keeps no store of its own writes each answer (a widget writes to its own and ignores it)."""
         ...
 
@@ -90,7 +92,7 @@ class Labeler(Protocol):
         """Continue from a :meth:`state`."""
         ...
 
-    def show_belief(self, predict: Callable[[Segment, Segment], Any], note: str = "") -> None:
+    def show_belief(self, predict: Callable[[Any, Any], Any], note: str = "") -> None:
         """The current predictor, ``predict(left, right) -> P(left better)`` per member, and what it was
         trained on: shown where a person looks (a no-op where nobody does)."""
         ...
@@ -112,7 +114,7 @@ def check_labeler(labeler: Any) -> None:
 
 
 def flip_answer(answer: str) -> str:
-    """The same judgement with the clips swapped: left <-> right; equal and cant_tell stay."""
+    """The same judgement with the two items swapped: left <-> right; equal and cant_tell stay."""
     return {"left": "right", "right": "left"}.get(check_answer(answer), answer)
 
 
@@ -121,9 +123,9 @@ def _fmt(x: float) -> str:
 
 
 class SyncLabeler:
-    """The labelers that answer at once, inside :meth:`ask` (an oracle, a replay): subclasses give
-    ``name`` and ``label(left, right) -> answer``, and may set ``last_source`` (which recorded answer
-    answered) and override :meth:`state` / :meth:`restore`."""
+    """The labelers that answer at once, inside :meth:`ask` (an oracle, a replay, a simulated judge of text):
+    subclasses give ``name`` and ``label(left, right) -> answer`` for two items of any kind, and may set
+    ``last_source`` (which recorded answer answered) and override :meth:`state` / :meth:`restore`."""
 
     name: str = "labeler"
 
@@ -131,13 +133,15 @@ class SyncLabeler:
         self.last_source: dict[str, Any] | None = None
         self._unclaimed: list[PreferenceRecord] = []  # answers not yet handed out by answers()
 
-    def label(self, left: Segment, right: Segment) -> str:
+    def label(self, left: Any, right: Any) -> str:
         raise NotImplementedError
 
-    def judge(self, left: Segment, right: Segment) -> tuple[Segment, Segment, str, float, dict[str, Any]]:
-        """One answer: ``(left, right, answer, seconds, source)``, the clips actually judged (a replayed answer
-        about other clips: those clips, never a recorded answer next to clips nobody saw), and ``source``
-        (which recorded answer replied, for the record's ``meta``; empty for an oracle)."""
+    def judge(self, left: Any, right: Any) -> tuple[Any, Any, str, float, dict[str, Any]]:
+        """One answer: ``(left, right, answer, seconds, source)``, the items actually judged (a replayed answer
+        about other items: those items, never a recorded answer next to items nobody saw), and ``source``
+        (which recorded answer replied, for the record's ``meta``; empty for an oracle). The two items are
+        checked with their kind's ``check_pair`` first."""
+        items.check_pair(left, right)
         self.last_source = None
         t0 = time.perf_counter()
         answer = check_answer(self.label(left, right))
@@ -145,7 +149,7 @@ class SyncLabeler:
         source = dict(self.last_source or {})
         if source and not source.get("same_clips", True):
             recorded = self._recorded(source["record"])
-            (left, right), answer = recorded.segments(), recorded.answer
+            (left, right), answer = recorded.items(), recorded.answer
         return left, right, answer, seconds, source
 
     def _recorded(self, record_id: str) -> PreferenceRecord:
@@ -153,7 +157,7 @@ class SyncLabeler:
 
     def ask(
         self,
-        pairs: Sequence[tuple[Segment, Segment]],
+        pairs: Sequence[tuple[Any, Any]],
         meta: dict[str, Any] | None = None,
         *,
         store: LabelStore | None = None,
@@ -168,7 +172,7 @@ class SyncLabeler:
             pairs, desc=f"labels from {self.name}", unit="label", disable=not progress, leave=False
         ):
             left, right, answer, seconds, source = self.judge(left, right)
-            record = PreferenceRecord.from_segments(
+            record = PreferenceRecord.from_items(
                 left, right, answer, self.name, seconds=seconds, env_id=env_id, meta={**(meta or {}), **source}
             )
             if store is not None:
@@ -192,20 +196,72 @@ class SyncLabeler:
     def restore(self, state: dict[str, Any]) -> None:
         pass
 
-    def show_belief(self, predict: Callable[[Segment, Segment], Any], note: str = "") -> None:
+    def show_belief(self, predict: Callable[[Any, Any], Any], note: str = "") -> None:
         pass  # nobody looks
 
 
-def _check_pairs(pairs: Sequence[tuple[Segment, Segment]]) -> list[tuple[Segment, Segment]]:
+def _check_pairs(pairs: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     pairs = list(pairs)
     for k, pair in enumerate(pairs):
         if not isinstance(pair, (tuple, list)) or len(pair) < 2:
-            raise ValueError(f"pairs[{k}] must be a (left, right) pair of Segments, got {type(pair).__name__}")
-        check_pair(pair[0], pair[1])
+            raise ValueError(f"pairs[{k}] must be a (left, right) pair of items, got {type(pair).__name__}")
+        try:
+            items.check_pair(pair[0], pair[1])
+        except ValueError as e:
+            raise ValueError(f"pairs[{k}]: {e}") from None
     return pairs
 
 
-class OracleLabeler(SyncLabeler):
+def _check_clips(who: str, left: Any, right: Any) -> None:
+    if items.check_pair(left, right).name != "clip":
+        raise ValueError(
+            f"{who} judges clips by their return: got {items.kind_of(left).plural} (for text, use a labeler that "
+            "judges text, e.g. rlhf_lite.lm's simulated labeler)"
+        )
+
+
+class NoisyLabeler(SyncLabeler):
+    """A synchronous labeler with a seeded random stream ``rng`` (None if it never draws) and a count of its
+    ``random_answers``; :meth:`state` / :meth:`restore` keep both, so a resumed run answers as without the break.
+    Subclasses (the oracle, a simulated judge of text) call ``super().__init__(rng, needs_rng=..., why=...)``
+    (``rng`` a Generator or an int seed; ``why`` says when one is needed) and use :meth:`random_answer`."""
+
+    def __init__(self, rng: np.random.Generator | int | None, *, needs_rng: bool, why: str = "noise_prob > 0") -> None:
+        super().__init__()
+        who = type(self).__name__
+        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            rng = np.random.default_rng(int(rng))
+        if rng is None and needs_rng:
+            raise ValueError(
+                f"{who} needs rng=np.random.default_rng(seed) (or an int seed) when {why}, so that its random "
+                "answers repeat from run to run"
+            )
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"{who}.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+        self.rng = rng
+        self.random_answers = 0
+
+    def random_answer(self, noise_prob: float) -> str | None:
+        """With probability ``noise_prob`` a uniformly random ``"left"`` / ``"right"`` (counted), else None."""
+        if noise_prob > 0 and self.rng.random() < noise_prob:
+            self.random_answers += 1
+            return "left" if self.rng.random() < 0.5 else "right"
+        return None
+
+    def state(self) -> dict[str, Any]:
+        """Its random stream (the noise) and how many answers were random."""
+        state: dict[str, Any] = {"random_answers": self.random_answers}
+        if self.rng is not None:
+            state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if "rng" in state and self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
+        self.random_answers = state.get("random_answers", self.random_answers)
+
+
+class OracleLabeler(NoisyLabeler):
     """A synthetic labeler that knows the reward: prefers the segment with the higher return.
 
     - ``reward_fn(observations [L, ...], actions [L, ...]) -> rewards [L]`` scores a segment; ``None`` uses
@@ -249,22 +305,11 @@ class OracleLabeler(SyncLabeler):
                 f"OracleLabeler.reward_fn must be None or a callable (obs, actions) -> rewards [L], "
                 f"got {type(reward_fn).__name__}"
             )
-        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-            rng = np.random.default_rng(int(rng))
-        if rng is None and (noise_prob > 0 or temperature > 0):
-            raise ValueError(
-                "OracleLabeler needs rng=np.random.default_rng(seed) (or an int seed) when noise_prob > 0 or "
-                "temperature > 0, so that its random answers repeat from run to run"
-            )
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise ValueError(f"OracleLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
-        super().__init__()
+        super().__init__(rng, needs_rng=noise_prob > 0 or temperature > 0, why="noise_prob > 0 or temperature > 0")
         self.reward_fn = reward_fn
         self.temperature = float(temperature)
         self.noise_prob = float(noise_prob)
         self.equal_tol = float(equal_tol)
-        self.rng = rng
-        self.random_answers = 0
         if name is None:
             parts = []
             if reward_fn is not None:
@@ -291,7 +336,7 @@ class OracleLabeler(SyncLabeler):
 
     def probability_left(self, left: Segment, right: Segment) -> float:
         """Probability that this oracle answers ``"left"`` (random answers included)."""
-        check_pair(left, right)
+        _check_clips("OracleLabeler", left, right)
         diff = self.segment_return(left) - self.segment_return(right)
         if abs(diff) <= self.equal_tol:
             p = 0.0  # answered "equal", never "left"
@@ -303,10 +348,10 @@ class OracleLabeler(SyncLabeler):
 
     def label(self, left: Segment, right: Segment) -> str:
         """Answer ``"left"``, ``"right"`` or ``"equal"`` (the oracle always can tell)."""
-        check_pair(left, right)
-        if self.noise_prob > 0 and self.rng.random() < self.noise_prob:
-            self.random_answers += 1
-            return "left" if self.rng.random() < 0.5 else "right"
+        _check_clips("OracleLabeler", left, right)
+        random_answer = self.random_answer(self.noise_prob)
+        if random_answer is not None:
+            return random_answer
         diff = self.segment_return(left) - self.segment_return(right)
         if abs(diff) <= self.equal_tol:
             return "equal"
@@ -315,161 +360,21 @@ class OracleLabeler(SyncLabeler):
         p_left = 1.0 / (1.0 + np.exp(-np.clip(diff / self.temperature, -500, 500)))
         return "left" if self.rng.random() < p_left else "right"
 
-    def state(self) -> dict[str, Any]:
-        """Its random stream (the noise) and how many answers were random."""
-        state: dict[str, Any] = {"random_answers": self.random_answers}
-        if self.rng is not None:
-            state["rng"] = self.rng.bit_generator.state
-        return state
-
-    def restore(self, state: dict[str, Any]) -> None:
-        if "rng" in state and self.rng is not None:
-            self.rng.bit_generator.state = state["rng"]
-        self.random_answers = state.get("random_answers", self.random_answers)
-
     def __repr__(self) -> str:
         return f"OracleLabeler(name={self.name!r})"
 
 
-class ReplayExhaustedError(LookupError):
-    """A :class:`ReplayLabeler` was asked for more answers than its file holds."""
-
-
-class ReplayLabeler(SyncLabeler):
-    """Answers from a label file recorded earlier (a :class:`~rlhf_lite.preferences.LabelStore` file).
-
-    For each question it looks for an unused record about the same two segments (by uid, in either order; the
-    answer is flipped if the clips are swapped); when none matches (``match="auto"``) it takes the next unused
-    record in file order. ``match="uid"`` only matches by uid, ``match="order"`` only goes in order. Each
-    record answers once; running out raises :class:`ReplayExhaustedError`. The file is only read, never written.
-
-    ``name`` is ``"replay:<file name>"``; after each answer ``last_source`` says which record answered, who
-    originally gave that answer and how it was matched (``label_pairs`` stores it in the record's ``meta``).
-    """
-
-    def __init__(self, path: str | Path, *, match: str = "auto", skip_bad: bool = False) -> None:
-        if match not in ("auto", "uid", "order"):
-            raise ValueError(f"ReplayLabeler.match={match!r} is not allowed: expected one of 'auto', 'uid', 'order'")
-        self.path = Path(path)
-        store = LabelStore(self.path, create=False, skip_bad=skip_bad)
-        self.header = dict(store.header or {})
-        self.records: list[PreferenceRecord] = store.labels()
-        if not self.records:
-            raise ValueError(f"replay file {self.path} holds no labels: expected at least one recorded answer")
-        self.match = match
-        self.name = f"replay:{self.path.name}"
-        self.used = [False] * len(self.records)
-        super().__init__()
-        self._by_uids: dict[tuple[str, str], list[int]] = {}
-        for i, r in enumerate(self.records):
-            if all(r.uids):
-                self._by_uids.setdefault(r.uids, []).append(i)
-        self._next = 0
-
-    @property
-    def remaining(self) -> int:
-        """How many recorded answers are still unused."""
-        return self.used.count(False)
-
-    def _take_by_uid(self, key: tuple[str, str]) -> int | None:
-        for i in self._by_uids.get(key, []):
-            if not self.used[i]:
-                return i
-        return None
-
-    def label(self, left: Segment, right: Segment) -> str:
-        """The recorded answer about ``(left, right)``."""
-        check_pair(left, right)
-        index, how, flipped = None, "", False
-        if self.match in ("auto", "uid") and left.uid and right.uid:
-            index = self._take_by_uid((left.uid, right.uid))
-            how = "uid"
-            if index is None:
-                index = self._take_by_uid((right.uid, left.uid))
-                flipped = index is not None
-        if index is None and self.match in ("auto", "order"):
-            while self._next < len(self.records) and self.used[self._next]:
-                self._next += 1
-            if self._next < len(self.records):
-                index, how, flipped = self._next, "order", False
-        if index is None:
-            if self.match == "uid" and self.remaining:
-                raise ReplayExhaustedError(
-                    f"replay file {self.path} has no unused answer about segments {left.uid!r} and {right.uid!r} "
-                    f"({self.remaining} unused answers are about other segments); "
-                    "use match='auto' to fall back to file order"
-                )
-            raise ReplayExhaustedError(
-                f"replay file {self.path} has run out: all {len(self.records)} recorded answers are used; "
-                "ask for fewer labels or record more"
-            )
-        self.used[index] = True
-        record = self.records[index]
-        recorded_left, recorded_right = (record.right, record.left) if flipped else (record.left, record.right)
-        self.last_source = {
-            "replayed_from": self.path.name,
-            "record": record.id,
-            "original_labeler": record.labeler,
-            "matched_by": how,
-            # False when the recorded answer was about other clips (uids reused, or matched by order only)
-            "same_clips": _same_clip(left, recorded_left) and _same_clip(right, recorded_right),
-        }
-        return flip_answer(record.answer) if flipped else record.answer
-
-    def _recorded(self, record_id: str) -> PreferenceRecord:
-        return next(r for r in self.records if r.id == record_id)
-
-    def state(self) -> dict[str, Any]:
-        """Which recorded answers are used."""
-        return {"used": list(self.used)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        if "used" in state:
-            if len(state["used"]) != len(self.used):
-                raise ValueError(
-                    f"the replay file has {len(self.used)} answers, the checkpoint used one with {len(state['used'])}"
-                )
-            self.used[:] = state["used"]
-
-    def __repr__(self) -> str:
-        return f"ReplayLabeler({str(self.path)!r}, {self.remaining}/{len(self.records)} answers left)"
-
-    def describe(self) -> str:
-        """One line for a notebook: what is replayed, who originally answered, what made the file."""
-        by: dict[str, int] = {}
-        for r in self.records:
-            by[r.labeler] = by.get(r.labeler, 0) + 1
-        who = ", ".join(f"{k} ({v})" for k, v in by.items())
-        producer = self.header.get("producer", "unknown")
-        return (
-            f"Replaying {len(self.records)} recorded answers from {self.path.name} ({self.remaining} left), "
-            f"answered by {who}; file made by {producer}."
-        )
-
-
-def _same_clip(segment: Segment, payload: dict[str, Any]) -> bool:
-    obs = np.asarray(payload["observations"], dtype=np.float64)
-    act = np.asarray(payload["actions"], dtype=np.float64)
-    seg_obs = np.asarray(segment.observations, dtype=np.float64)
-    seg_act = np.asarray(segment.actions, dtype=np.float64)
-    return (
-        obs.shape == seg_obs.shape
-        and act.shape == seg_act.shape
-        and bool(np.allclose(obs, seg_obs, rtol=1e-5, atol=1e-6))
-        and bool(np.allclose(act, seg_act, rtol=1e-5, atol=1e-6))
-    )
-
-
 def label_pairs(
     labeler: SyncLabeler,
-    pairs: Sequence[tuple[Segment, Segment]],
+    pairs: Sequence[tuple[Any, Any]],
     store: LabelStore | None,
     *,
     env_id: str | None = None,
     meta: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> list[PreferenceRecord]:
-    """Ask a synchronous ``labeler`` about each pair and write every answer to ``store`` at once (crash-safe).
+    """Ask a synchronous ``labeler`` about each pair of items (clips, text) and write every answer to ``store`` at
+    once (crash-safe).
 
     ``store=None`` keeps the records in memory only (quick experiments, benchmarks). Each record notes how
     many seconds the answer took and, for a replay labeler, which recorded answer it replayed. Returns the new
@@ -485,3 +390,13 @@ def label_pairs(
     labeler.answers()  # only this call's answers
     labeler.ask(pairs, meta, store=store, env_id=env_id, progress=progress)
     return labeler.answers()
+
+
+def __getattr__(name: str) -> Any:
+    """``labelers.ReplayLabeler`` and ``labelers.ReplayExhaustedError`` live in :mod:`rlhf_lite.replay_labeler`
+    (imported lazily: that module builds on :class:`SyncLabeler`, defined here)."""
+    if name in ("ReplayLabeler", "ReplayExhaustedError"):
+        from rlhf_lite import replay_labeler
+
+        return getattr(replay_labeler, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_lite import preferences
+from rlhf_lite import items, preferences
+from rlhf_lite.agreement import CATEGORIES, Agreement, PairAgreement, Rating, agreement, krippendorff_alpha
 from rlhf_lite.preferences import LabelFileWarning, LabelStore, PreferenceRecord
 from rlhf_lite.rollouts import Segment
 
@@ -51,10 +52,6 @@ __all__ = [
     "report",
     "main",
 ]
-
-CATEGORIES = ("first", "second", "equal")
-"""What a rating says about a pair, with the pair's clips in a fixed order (sorted by uid), whichever side each
-was shown on: the first is better, the second is, or both are equally good. ``cant_tell`` is no rating."""
 
 
 # ==============================================================================================================
@@ -82,7 +79,7 @@ def pair_pack(
     exclude: Sequence[tuple[str, str]] | None = None,
 ) -> list[tuple[Segment, Segment]]:
     """The ``n`` pairs of the pack ``name_or_seed``: the same pairs, in the same order and left/right sides, for
-    everyone who passes the same name and the same clips.
+    everyone who passes the same name and the same clips (or other items, e.g. text completions of one prompt).
 
     The clips are put in uid order first, so the order a machine happened to list them in does not matter; they
     must carry non-empty uids (the lessons' clips do: the same seeds cut the same clips everywhere), and a uid
@@ -90,22 +87,29 @@ def pair_pack(
     ``exclude`` as in :func:`rlhf_lite.preferences.random_pairs` (e.g. pairs already answered, to resume).
     """
     segments = list(segments)
-    uids = [s.uid if isinstance(s, Segment) else None for s in segments]
+    uids = [items.uid_of(s) if _is_item(s) else None for s in segments]
     if any(not u for u in uids):
         i = next(k for k, u in enumerate(uids) if not u)
         raise ValueError(
             f"segments[{i}] has no uid: a pair pack needs clips with uids (rollouts.cut_segments gives them)"
         )
-    unique: dict[str, Segment] = {}
-    for s in segments:  # cut_segments may cut the same window twice: the same uid, the same clip, kept once
-        first = unique.setdefault(s.uid, s)
-        if first is not s and not (
-            np.array_equal(first.observations, s.observations) and np.array_equal(first.actions, s.actions)
-        ):
-            raise ValueError(f"uid {s.uid!r} names two different clips: a pair pack needs one clip per uid")
+    unique: dict[str, Any] = {}
+    for s, uid in zip(segments, uids):  # cut_segments may cut the same window twice: the same uid, kept once
+        first = unique.setdefault(uid, s)
+        kind = items.kind_of(s)
+        if first is not s and not kind.same(s, kind.payload(first)):
+            raise ValueError(f"uid {uid!r} names two different {kind.plural}: a pair pack needs one per uid")
     ordered = [unique[u] for u in sorted(unique)]
     rng = np.random.default_rng(pack_seed(name_or_seed))
     return preferences.random_pairs(ordered, n, rng, exclude=exclude)
+
+
+def _is_item(x: Any) -> bool:
+    try:
+        items.kind_of(x)
+    except ValueError:
+        return False
+    return True
 
 
 # ==============================================================================================================
@@ -125,17 +129,6 @@ class FileReport:
     skipped_lines: list[tuple[int, str]] = dataclasses.field(default_factory=list)
     labelers: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Rating:
-    """One rater's live answer about one pair: ``key`` (the two uids, sorted), ``category`` (one of
-    :data:`CATEGORIES`, or ``None`` for ``cant_tell``), and the record it came from."""
-
-    rater: str
-    key: tuple[str, str]
-    category: str | None
-    record: PreferenceRecord
 
 
 @dataclasses.dataclass
@@ -164,17 +157,30 @@ class Pool:
     def duplicates(self) -> int:
         return sum(f.duplicates for f in self.files)
 
-    def segments(self, key: tuple[str, str]) -> tuple[Segment, Segment]:
-        """The two clips of pair ``key`` (in key order), rebuilt from the first record about them."""
+    def items(self, key: tuple[str, str]) -> tuple[Any, Any]:
+        """The two items of pair ``key`` (in key order), rebuilt from the first record about them."""
         for r in self.ratings:
             if r.key == key:
-                left, right = r.record.segments()
-                return (left, right) if left.uid == key[0] else (right, left)
+                (left, right), first = r.record.items(), _names(r.record)[0]
+                return (left, right) if first == key[0] else (right, left)
         raise KeyError(f"no rating about pair {key}")
+
+    def segments(self, key: tuple[str, str]) -> tuple[Segment, Segment]:
+        """The two clips of pair ``key`` (in key order): :meth:`items` of clips."""
+        return self.items(key)
+
+
+def _names(record: PreferenceRecord) -> tuple[str, str]:
+    """The names a pair's two items are told apart by: their uids, or (text without uids) their content."""
+    kind, (left, right) = items.kind_of_payload(record.left), record.items()
+    for a, b in zip(kind.match_keys(left), kind.match_keys(right)):
+        if a and b:
+            return a, b
+    return record.uids
 
 
 def _category(record: PreferenceRecord) -> tuple[tuple[str, str], str | None]:
-    left, right = record.uids
+    left, right = _names(record)
     key = (left, right) if left <= right else (right, left)
     if record.answer == "cant_tell":
         return key, None
@@ -240,118 +246,6 @@ def read_folder(folder: str | Path, pattern: str = "*.jsonl", *, skip_bad_lines:
 
 
 # ==============================================================================================================
-# Agreement
-# ==============================================================================================================
-
-
-def krippendorff_alpha(ratings: np.ndarray) -> float:
-    """Krippendorff's alpha for nominal ratings ``[units, raters]`` (any labels; ``None`` or ``nan`` = missing).
-
-    ``alpha = 1 - D_o / D_e``: observed disagreement within units against the disagreement expected if the
-    same values were paired at random. 1 is full agreement, 0 agreement at chance level, below 0 worse than
-    chance. Units with fewer than two ratings carry no information about agreement and are left out, so raters
-    may have rated different subsets (Krippendorff 2011, *Computing Krippendorff's Alpha-Reliability*).
-    ``nan`` when fewer than two ratings can be paired or every rating is the same value (0 / 0).
-    """
-    table = np.asarray(ratings, dtype=object)
-    if table.ndim != 2:
-        raise ValueError(f"ratings must be a 2-D table [units, raters], got shape {table.shape}")
-
-    def missing(v: Any) -> bool:
-        return v is None or (isinstance(v, float) and np.isnan(v))
-
-    values = sorted({v for v in table.ravel() if not missing(v)}, key=repr)
-    index = {v: i for i, v in enumerate(values)}
-    coincidence = np.zeros((len(values), len(values)))
-    for row in table:
-        counts = np.zeros(len(values))
-        for v in row:
-            if not missing(v):
-                counts[index[v]] += 1
-        m = counts.sum()
-        if m < 2:
-            continue
-        # every ordered pair of two different ratings in this unit, weighted 1 / (m - 1)
-        coincidence += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    if n < 2:
-        return float("nan")
-    observed = coincidence.sum() - np.trace(coincidence)
-    expected = (n * n - np.sum(n_c**2)) / (n - 1)
-    if expected == 0:
-        return float("nan")
-    return float(1.0 - observed / expected)
-
-
-@dataclasses.dataclass(frozen=True)
-class PairAgreement:
-    """The room on one pair: ``counts`` per category of :data:`CATEGORIES`, ``agreement`` = the share of pairs of
-    raters who gave the same answer (``nan`` with fewer than two ratings), ``cant_tell`` answers not counted."""
-
-    key: tuple[str, str]
-    counts: dict[str, int]
-    cant_tell: int
-    agreement: float
-
-    @property
-    def n(self) -> int:
-        return sum(self.counts.values())
-
-    def describe(self) -> str:
-        said = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
-        extra = f", {self.cant_tell} can't tell" if self.cant_tell else ""
-        return f"{self.key[0]} vs {self.key[1]}: {said}{extra} (agreement {self.agreement:.0%})"
-
-
-@dataclasses.dataclass
-class Agreement:
-    """Agreement per pair and overall: ``percent`` (mean share of agreeing rater pairs, over pairs rated at least
-    twice, each weighted by its number of rater pairs) and Krippendorff's ``alpha``."""
-
-    pairs: list[PairAgreement]
-    percent: float
-    alpha: float
-    raters: list[str]
-
-    def most_disputed(self, k: int = 5) -> list[PairAgreement]:
-        """The ``k`` pairs with the lowest agreement (rated at least twice), the most-rated first among ties."""
-        rated = [p for p in self.pairs if p.n >= 2]
-        return sorted(rated, key=lambda p: (p.agreement, -p.n, p.key))[:k]
-
-
-def agreement(pool: Pool | Sequence[Rating]) -> Agreement:
-    """How much the raters of ``pool`` agree, per pair and overall (see :class:`Agreement`).
-
-    A rater who answered the same pair more than once counts with their last answer.
-    """
-    ratings = pool.ratings if isinstance(pool, Pool) else list(pool)
-    raters = list(dict.fromkeys(r.rater for r in ratings))
-    last: dict[tuple[tuple[str, str], str], str | None] = {}
-    for r in ratings:
-        last[(r.key, r.rater)] = r.category
-    keys = list(dict.fromkeys(r.key for r in ratings))
-    col = {rater: j for j, rater in enumerate(raters)}
-    row = {key: i for i, key in enumerate(keys)}
-    table = np.full((len(keys), len(raters)), None, dtype=object)
-    for (key, rater), category in last.items():
-        table[row[key], col[rater]] = category
-    per_pair, agree_sum, pair_sum = [], 0.0, 0.0
-    for key in keys:
-        answers = [c for c in table[row[key]] if c is not None]
-        counts = {c: answers.count(c) for c in CATEGORIES}
-        cant = sum(1 for (k, _), c in last.items() if k == key and c is None)
-        m = len(answers)
-        same = sum(v * (v - 1) for v in counts.values())
-        per_pair.append(PairAgreement(key, counts, cant, same / (m * (m - 1)) if m >= 2 else float("nan")))
-        if m >= 2:
-            agree_sum += same
-            pair_sum += m * (m - 1)
-    percent = agree_sum / pair_sum if pair_sum else float("nan")
-    return Agreement(pairs=per_pair, percent=percent, alpha=krippendorff_alpha(table), raters=raters)
-
-
-# ==============================================================================================================
 # One predictor for the room, one per person
 # ==============================================================================================================
 
@@ -379,6 +273,12 @@ def compare_predictors(
     """
     from rlhf_lite import reward_model as rm
 
+    kinds = {r.record.item_kind for r in pool.ratings}
+    if kinds - {"clip"}:
+        raise ValueError(
+            f"compare_predictors scores predictors against the true return stored with clips; this pool holds "
+            f"{', '.join(sorted(kinds))} labels"
+        )
     config = rm.RewardModelConfig(validation_fraction=0.0) if config is None else config
     rng = np.random.default_rng(seed)
     test_keys: set[tuple[str, str]] = set()
@@ -473,10 +373,11 @@ def report(pool: Pool, *, top: int = 5, predictors: dict[str, Any] | None = None
         )
     disputed = agree.most_disputed(top)
     if disputed:
-        lines.append(f"the {len(disputed)} pairs the room disagreed on most (first = the clip with the smaller uid):")
+        lines.append(f"the {len(disputed)} pairs the room disagreed on most (first = the one with the smaller name):")
         for p in disputed:
-            a, b = pool.segments(p.key)
-            lines.append(f"  {p.describe()}; true returns {a.true_return:.1f} vs {b.true_return:.1f}")
+            a, b = pool.items(p.key)
+            kind = items.kind_of(a)
+            lines.append(f"  {p.describe()}; {kind.describe(a)} vs {kind.describe(b)}")
     if predictors is not None:
         lines.append(
             f"predictors, held-out accuracy against the true reward on {predictors['test_pairs']} pairs: "

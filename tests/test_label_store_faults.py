@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlhf_lite import label_store, preferences
+from rlhf_lite import item_clips, label_store, preferences
 from rlhf_lite.label_store import LabelFileWarning, LabelStore, LabelWriteError
 from rlhf_lite.rollouts import Segment
 
@@ -248,8 +248,8 @@ def test_pendulum_file_used_for_cartpole_is_refused_at_opening(tmp_path):
 
 def test_header_env_width_comes_from_the_env_and_allows_the_end_flag(tmp_path):
     # widths asked of gymnasium, not hard-coded: CartPole 4, or 5 with the end flag (it can end early)
-    assert set(label_store._env_observation_shapes("CartPole-v1")) == {(4,), (5,)}
-    assert label_store._env_observation_shapes("Pendulum-v1") == ((3,),)  # never ends early: no flag
+    assert set(item_clips._env_observation_shapes("CartPole-v1")) == {(4,), (5,)}
+    assert item_clips._env_observation_shapes("Pendulum-v1") == ((3,),)  # never ends early: no flag
     for width in (4, 5):
         path = tmp_path / f"cart{width}.jsonl"
         fill(LabelStore(path, env_id="CartPole-v1"), 1, obs_dim=width)

@@ -156,7 +156,7 @@ def test_replay_in_order_when_uids_do_not_match(tmp_path):
     assert [replay.label(a, b) for a, b in fresh] == ["right", "left", "right"]
     assert replay.last_source["matched_by"] == "order" and not replay.last_source["same_clips"]
     strict = labelers.ReplayLabeler(path, match="uid")
-    with pytest.raises(labelers.ReplayExhaustedError, match="no unused answer about segments 'x' and 'y'"):
+    with pytest.raises(labelers.ReplayExhaustedError, match="no unused answer about clips 'x' and 'y'"):
         strict.label(seg(0.0, uid="x"), seg(1.0, uid="y"))
     by_order = labelers.ReplayLabeler(path, match="order")
     assert by_order.label(*pairs[2]) == "right" and by_order.last_source["record"] == by_order.records[0].id
@@ -282,3 +282,60 @@ def test_label_pairs_trains_a_replayed_answer_on_the_clips_actually_judged(tmp_p
     other = (seg(5.0, uid="new-a", obs_value=1.0), seg(6.0, uid="new-b", obs_value=1.0))  # matched by order only
     (record,) = labelers.label_pairs(labelers.ReplayLabeler(path), [other], None, progress=False)
     assert record.uids == ("s0", "s1") and record.answer == "left" and not record.meta["same_clips"]
+
+
+# ---- text items: the same labelers and store, another kind of item ---------------------------------------------
+
+from rlhf_lite.items import TextItem  # noqa: E402
+
+
+class ShortestWins(labelers.SyncLabeler):
+    """A synchronous labeler of text: the shorter completion is better (a stand-in for a gold judge)."""
+
+    name = "shortest-wins"
+
+    def label(self, left: TextItem, right: TextItem) -> str:
+        n, m = len(left.completion), len(right.completion)
+        return "equal" if n == m else ("left" if n < m else "right")
+
+
+def texts(uids: bool = True) -> list[TextItem]:
+    words = ("ok", "fine indeed", "a long and rambling one", "no", "yes")
+    return [TextItem("say something:", w, uid=f"c{i}" if uids else "") for i, w in enumerate(words)]
+
+
+def test_text_pairs_are_labeled_into_a_store_and_replayed_by_uid_or_content(tmp_path):
+    c = texts()
+    pairs = [(c[0], c[1]), (c[2], c[1]), (c[3], c[4])]
+    store = prefs.LabelStore(tmp_path / "text.jsonl", item="text")
+    made = labelers.label_pairs(ShortestWins(), pairs, store, meta={"round": 0}, progress=False)
+    assert [r.answer for r in made] == ["left", "right", "left"] and all(r.item_kind == "text" for r in made)
+    assert [r.items() for r in prefs.LabelStore(tmp_path / "text.jsonl").labels()] == pairs
+
+    by_uid = labelers.ReplayLabeler(tmp_path / "text.jsonl")
+    assert by_uid.label(c[1], c[2]) == "left"  # swapped: flipped
+    assert by_uid.last_source["matched_by"] == "uid" and by_uid.last_source["same_clips"]
+    by_content = labelers.ReplayLabeler(tmp_path / "text.jsonl", match="uid")
+    anonymous = texts(uids=False)  # the same completions without uids: found by what they say
+    assert by_content.label(anonymous[3], anonymous[4]) == "left"
+    assert by_content.last_source["matched_by"] == "content" and by_content.last_source["same_clips"]
+    renamed = TextItem("say something:", "something else", uid="c0")  # a reused uid, other text
+    assert by_content.label(renamed, c[1]) == "left"
+    assert not by_content.last_source["same_clips"]
+    with pytest.raises(labelers.ReplayExhaustedError, match="no unused answer about completions 'c3' and 'c4'"):
+        by_content.label(c[3], c[4])
+
+    # a replayed answer about other text comes back with the text that was judged (SyncLabeler.judge)
+    replay = labelers.ReplayLabeler(tmp_path / "text.jsonl", match="order")
+    (record,) = labelers.label_pairs(replay, [(renamed, c[4])], None, progress=False)
+    assert record.items() == pairs[0] and record.answer == "left" and not record.meta["same_clips"]
+
+
+def test_labelers_check_text_pairs_by_their_kind():
+    a = TextItem("p", "x")
+    with pytest.raises(ValueError, match=r"pairs\[0\]: the two completions answer different prompts"):
+        labelers.label_pairs(ShortestWins(), [(a, TextItem("q", "y"))], None, progress=False)
+    with pytest.raises(ValueError, match="OracleLabeler judges clips by their return: got completions"):
+        labelers.OracleLabeler(noise_prob=0.0).label(a, TextItem("p", "y"))
+    with pytest.raises(ValueError, match=r"pairs\[0\]: left is a completion \(text\) but right is a clip"):
+        labelers.label_pairs(ShortestWins(), [(a, seg(1.0))], None, progress=False)

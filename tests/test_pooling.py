@@ -257,3 +257,28 @@ def test_the_command_prints_a_report(clips, tmp_path, capsys):
         assert words in out, f"{words!r} missing from:\n{out}"
     assert pooling.main([str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_text_labels_pool_and_agree_by_content(tmp_path):
+    """Two raters' text label files: pairs match by what the completions say (no uids), whichever side they were on."""
+    from rlhf_lite.items import TextItem
+
+    prompt = "Reply politely:"
+    c = [TextItem(prompt, w) for w in ("thanks, gladly", "no.", "sure thing", "whatever")]
+    pairs = [(c[0], c[1]), (c[2], c[3]), (c[0], c[2])]
+    for name, answers, swap in (("ann", ("left", "left", "equal"), False), ("bo", ("left", "right", "equal"), True)):
+        store = preferences.LabelStore(tmp_path / f"{name}.jsonl", item="text")
+        for (a, b), answer in zip(pairs, answers):
+            if swap:  # shown the other way round: the same judgement is the flipped answer
+                a, b, answer = b, a, labelers.flip_answer(answer)
+            store.add(a, b, answer, name)
+    pool = pooling.read_folder(tmp_path)
+    agree = pooling.agreement(pool)
+    assert pool.raters == ["ann", "bo"] and len(agree.pairs) == 3
+    assert sorted(p.agreement for p in agree.pairs) == [0.0, 1.0, 1.0]
+    assert agree.percent == pytest.approx(2 / 3)
+    (disputed,) = agree.most_disputed(1)
+    assert {x.completion for x in pool.items(disputed.key)} == {"sure thing", "whatever"}
+    assert "'sure thing' vs 'whatever'" in pooling.report(pool) or "'whatever' vs 'sure thing'" in pooling.report(pool)
+    with pytest.raises(ValueError, match="true return stored with clips; this pool holds text labels"):
+        pooling.compare_predictors(pool, None, None)

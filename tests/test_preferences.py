@@ -67,7 +67,7 @@ def test_record_validation_messages():
     short = make_segments(1, length=4)[0]
     with pytest.raises(ValueError, match="unequal length.*5 steps.*4"):
         prefs.PreferenceRecord.from_segments(a, short, "left", "alice")
-    with pytest.raises(ValueError, match="right must be a rlhf_lite.rollouts.Segment"):
+    with pytest.raises(ValueError, match="right is a str, not an item.*rlhf_lite.rollouts.Segment"):
         prefs.PreferenceRecord.from_segments(a, "clip.gif", "left", "alice")
     with pytest.raises(ValueError, match="labeler=''"):
         prefs.PreferenceRecord.from_segments(a, b, "left", "")
@@ -526,3 +526,166 @@ def test_spread_pairs_compares_new_clips_with_references_and_checks_its_inputs()
         prefs.spread_pairs(new, 2, np.random.default_rng(0), candidates=1)
     with pytest.raises(ValueError, match="rng must be a numpy Generator"):
         prefs.spread_pairs(new, 2, 0)
+
+
+# ---- item kinds: clips and text through one interface (rlhf_lite.items) ---------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from rlhf_lite import items  # noqa: E402
+from rlhf_lite.label_store import LabelStore  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def completions(prompt: str = "review: the acting was", n: int = 4, uids: bool = True) -> list[items.TextItem]:
+    words = ("great but the ending dragged", "dull", "fine", "great great great", "warm and funny", "")
+    return [items.TextItem(prompt, words[i], uid=f"t{i}" if uids else "", meta={"policy": i}) for i in range(n)]
+
+
+def test_text_items_round_trip_through_a_record_and_a_store(tmp_path):
+    a, b, c, _ = completions()
+    record = prefs.PreferenceRecord.from_items(a, b, "left", "alice", meta={"round": 1})
+    assert record.item_kind == "text" and record.left["item"] == "text" and record.uids == ("t0", "t1")
+    assert prefs.PreferenceRecord.from_dict(json.loads(json.dumps(record.to_dict()))).items() == (a, b)
+    with pytest.raises(ValueError, match="compares text items, not clips"):
+        record.segments()
+    store = LabelStore(tmp_path / "text.jsonl", item="text")
+    store.add(a, b, "left", "alice")
+    store.add(c, a, "equal", "alice")
+    store.add_record(record)
+    store.undo()
+    back = LabelStore(tmp_path / "text.jsonl")  # a fresh reader: what is on disk
+    assert back.header["item"] == "text" and back.item_kind == "text"
+    assert [r.items() for r in back.labels()] == [(a, b), (c, a)]
+    assert [(p.left, p.right, p.target) for p in back.pairs()] == [(a, b, 1.0), (c, a, 0.5)]
+    assert back.uid_pairs() == {("t0", "t1"), ("t2", "t0")}
+
+
+def test_a_label_file_holds_one_kind_of_item(tmp_path):
+    (a, b), (s, t) = completions(n=2), make_segments(2)
+    clips = LabelStore(tmp_path / "clips.jsonl")  # no kind in the header: the first label decides
+    clips.add(s, t, "left", "alice")
+    with pytest.raises(ValueError, match="cannot add this label: a label about text items, but this file holds clip"):
+        clips.add(a, b, "left", "alice")
+    texts = LabelStore(tmp_path / "texts.jsonl", item="text")
+    with pytest.raises(ValueError, match="a label about clip items.*its header says so"):
+        texts.add(s, t, "left", "alice")
+    with pytest.raises(ValueError, match="holds clip labels, but item='text' was asked"):
+        LabelStore(tmp_path / "clips.jsonl", item="text")
+    with pytest.raises(ValueError, match="item='audio' is not a known kind of item: expected one of 'clip', 'text'"):
+        LabelStore(tmp_path / "new.jsonl", item="audio")
+
+
+def test_two_items_must_be_comparable():
+    a, b = completions(n=2)
+    other = items.TextItem("review: the music was", "loud")
+    with pytest.raises(ValueError, match="different prompts"):
+        prefs.PreferenceRecord.from_items(a, other, "left", "alice")
+    with pytest.raises(ValueError, match="left is a completion \\(text\\) but right is a clip \\(clip\\)"):
+        prefs.check_pair(a, make_segments(1)[0])
+    with pytest.raises(ValueError, match="TextItem.completion=3 is not allowed: expected a string"):
+        items.TextItem("p", 3)
+    with pytest.raises(ValueError, match="right is a tuple, not an item a person can compare.*TextItem"):
+        prefs.check_pair(a, ("p", "c"))
+    assert items.kind_of(a).name == "text" and items.kind_of(make_segments(1)[0]).name == "clip"
+    assert items.kinds() == ("clip", "text")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"completion": None}, r"left\.completion=None is not allowed: expected a string"),
+        ({"prompt": ["a"]}, r"left\.prompt=\['a'\] is not allowed: expected a string"),
+        ({"meta": 3}, r"left\.meta=3 is not allowed: expected a JSON object"),
+        ({"item": "audio"}, r"left\.item='audio' is not a known kind of item: expected one of 'clip', 'text'"),
+    ],
+)
+def test_a_bad_text_payload_names_the_field(tmp_path, change, message):
+    a, b = completions(n=2)
+    line = prefs.PreferenceRecord.from_items(a, b, "left", "alice").to_dict()
+    line["left"] = {**line["left"], **change}
+    with pytest.raises(ValueError, match=message):
+        prefs.PreferenceRecord.from_dict(line)
+    del line["left"]["prompt"]
+    with pytest.raises(ValueError, match="left text item is missing 'prompt'|left.item="):
+        prefs.PreferenceRecord.from_dict(line)
+    path = tmp_path / "bad.jsonl"
+    LabelStore(path, item="text").add(a, b, "right", "bob")
+    with open(path, "a") as f:
+        f.write(json.dumps({**line, "id": "x1", "left": {**a.__dict__, "item": "text", **change}}) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}, line 3: invalid label record \(" + message):
+        LabelStore(path)
+    with pytest.warns(prefs.LabelFileWarning, match="line 3"):
+        assert len(LabelStore(path, skip_bad=True)) == 1
+
+
+def test_the_shipped_label_files_load_unchanged_as_clips():
+    for name in ("pendulum_oracle_labels.jsonl", "pendulum_spin_labels.jsonl"):
+        store = LabelStore(DATA / name, create=False)
+        labels = store.labels()
+        assert labels and store.item_kind == "clip" and "item" not in store.header
+        assert all("item" not in r.left and r.item_kind == "clip" for r in labels)  # written before item kinds
+        left, right = labels[0].segments()
+        assert labels[0].items()[0].uid == left.uid and len(left) == len(right) == 25
+        assert np.asarray(left.observations).shape == (25, 3) and left.observations.dtype == np.float32
+
+
+def test_an_old_format_file_written_by_hand_loads(tmp_path):
+    """A label file as rlhf_lite wrote it before item kinds: no "item" in the header or the payloads."""
+    obs, act = [[1.0, 0.0, 0.5], [0.9, 0.1, 0.4]], [[0.5], [-0.5]]
+    clip = {"uid": "a", "episode": 0, "start": 0, "obs_dtype": "float32", "act_dtype": "float32"}
+    lines = [
+        {
+            "kind": "header",
+            "format": "rlhf-lite/labels",
+            "version": 1,
+            "created": "2026-01-01T00:00:00.000+00:00",
+            "producer": "by hand",
+            "answers": list(prefs.ANSWERS),
+            "env_id": "Pendulum-v1",
+        },
+        {
+            "kind": "label",
+            "id": "r1",
+            "answer": "left",
+            "labeler": "alice",
+            "created": "",
+            "seconds": 2.0,
+            "env_id": "Pendulum-v1",
+            "meta": {},
+            "left": {**clip, "observations": obs, "actions": act, "true_rewards": [-1.0, -2.0]},
+            "right": {**clip, "uid": "b", "observations": obs[::-1], "actions": act, "true_rewards": [-3.0, -4.0]},
+        },
+        {
+            "kind": "label",
+            "id": "r2",
+            "answer": "right",
+            "labeler": "alice",
+            "created": "",
+            "seconds": None,
+            "env_id": "Pendulum-v1",
+            "meta": {},
+            "left": {"observations": obs, "actions": act, "true_rewards": [0, 1]},
+            "right": {"observations": obs, "actions": act, "true_rewards": [1, 1]},
+        },
+        {"kind": "retract", "id": "x", "retracts": "r2", "labeler": "alice", "created": ""},
+    ]
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    store = LabelStore(path, create=False)
+    (record,) = store.labels()
+    left, right = record.segments()
+    assert record.item_kind == "clip" and record.uids == ("a", "b") and left.observations.dtype == np.float32
+    assert np.array_equal(right.observations, np.asarray(obs[::-1], dtype=np.float32))
+    (pair,) = store.pairs()
+    assert pair.target == 1.0 and pair.left.uid == "a"
+    store.add(*make_segments(2, length=2), "equal", "bob")  # the old file takes new labels of its kind
+    assert [r.item_kind for r in LabelStore(path).labels()] == ["clip", "clip"]
+
+
+def test_pair_selection_takes_text_items():
+    pool = completions(n=5)
+    pairs = prefs.random_pairs(pool, 6, np.random.default_rng(0))
+    assert len({frozenset((a.uid, b.uid)) for a, b in pairs}) == 6
+    assert all(isinstance(a, items.TextItem) and a.prompt == b.prompt for a, b in pairs)

@@ -644,3 +644,87 @@ def test_panel_skips_fields_without_a_control_and_windows_huge_ranges():
     assert panel.config == WideConfig()
     with pytest.raises(ValueError, match="WideConfig.tags has no slider"):
         widgets.ConfigPanel(WideConfig, ["tags"])
+
+
+# ---- text items: two completions of one prompt, the same buttons and store -------------------------------------
+
+from rlhf_lite.items import TextItem  # noqa: E402
+
+
+def text_pairs(n: int = 4) -> list[tuple[TextItem, TextItem]]:
+    prompt = "Write a review: the acting was"
+    return [
+        (TextItem(prompt, f"great <b>{i}</b>", uid=f"a{i}"), TextItem(prompt, f"dull {i}\nsecond line", uid=f"b{i}"))
+        for i in range(n)
+    ]
+
+
+def test_text_pairs_are_shown_clicked_undone_and_resumed(tmp_path):
+    path = tmp_path / "text.jsonl"
+    lab = widgets.WidgetLabeler(path, name="alice", target=4, item="text", headless=False, prefetch=0)
+    assert lab.kind.name == "text" and lab.question == "Which completion is better?" and lab.legend == ""
+    pairs = text_pairs()
+    lab.submit_pairs(pairs)
+    assert "rlhf-text-left" in lab.clip_left._dom_classes and "rlhf-text-right" in lab.clip_right._dom_classes
+    assert "the acting was" in lab.view.prompt.value and "rlhf-prompt" in lab.view.prompt._dom_classes
+    assert "great &lt;b&gt;0&lt;/b&gt;" in lab.clip_left.value and "dull 0" in lab.clip_right.value  # escaped
+    assert "the acting was" not in lab.clip_left.value  # the prompt once, above both
+    assert "Read both completions" in lab.status.value
+    for answer in ("left", "right"):
+        lab.buttons[answer].click()
+        on_disk = preferences.LabelStore(path).labels()  # on disk at the click
+        assert on_disk[-1].answer == answer and on_disk[-1].item_kind == "text"
+    lab.undo_button.click()
+    assert lab.current_pair == 1 and len(preferences.LabelStore(path)) == 1
+    lab.buttons["equal"].click()
+    lab.buttons["cant_tell"].click()
+    assert "completion" in lab.belief_label.value or "No predictor" in lab.belief_label.value
+    store = preferences.LabelStore(path)
+    assert store.header["item"] == "text"
+    assert [(r.answer, r.items()) for r in store.labels()] == [
+        ("left", pairs[0]),
+        ("equal", pairs[1]),
+        ("cant_tell", pairs[2]),
+    ]
+    lab.close()
+
+    again = widgets.WidgetLabeler(path, target=4, headless=False, prefetch=0)  # a restart: kind from the file
+    assert again.kind.name == "text" and again.n_labels == 3 and "3 / 4" in again.counter.value
+    again.submit_pairs(pairs[3:])
+    again.buttons["right"].click()
+    assert len(preferences.LabelStore(path)) == 4
+    assert {"rlhf-text-empty"} <= set(again.clip_left._dom_classes)  # nothing left on screen: blank
+    with pytest.raises(ValueError, match=r"pairs\[0\] holds clips, but this labeler shows completions"):
+        again.submit_pairs([(rollouts.Segment(np.zeros((2, 1)), np.zeros(2), np.zeros(2)),) * 2])
+    with pytest.raises(ValueError, match="different prompts"):
+        again.submit_pairs([(pairs[0][0], TextItem("another prompt", "x"))])
+    with pytest.raises(ValueError, match="holds text labels, but item='clip' was asked"):
+        widgets.WidgetLabeler(path, item="clip", headless=False)
+    with pytest.raises(ValueError, match="WidgetLabeler.item='clip', but .* holds text labels"):
+        widgets.WidgetLabeler(preferences.LabelStore(path), item="clip", headless=False)
+
+
+def test_text_pairs_headless_need_a_text_stand_in(tmp_path):
+    with pytest.raises(ValueError, match="pass fallback=, a synchronous labeler that judges completions"):
+        widgets.WidgetLabeler(tmp_path / "t.jsonl", item="text", headless=True)
+
+    class FirstWins(labelers.SyncLabeler):
+        name = "first-wins"
+
+        def label(self, left, right):
+            return "left"
+
+    lab = widgets.WidgetLabeler(tmp_path / "t2.jsonl", item="text", headless=True, fallback=FirstWins())
+    lab.submit_pairs(text_pairs(3))
+    records = lab.wait_for_labels(3, timeout=5)
+    assert [r.labeler for r in records] == ["first-wins"] * 3 and all(r.item_kind == "text" for r in records)
+    assert "No person is labeling" in lab.status.value
+
+
+def test_one_item_on_its_own(segments):
+    from rlhf_lite import items
+
+    text = items.view(TextItem("Say hi:", "hello <there>"), height=90)
+    assert "hello &lt;there&gt;" in text.value and "Say hi:" in text.value
+    clip = items.view(segments[0], env_id=ENV, height=48)
+    assert bytes(clip.value)[:3] == b"GIF"

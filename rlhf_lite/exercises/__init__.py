@@ -38,6 +38,7 @@ from rlhf_lite.exercises.lesson02 import *  # noqa: F403
 from rlhf_lite.exercises.lesson03 import *  # noqa: F403
 from rlhf_lite.exercises.lesson04 import *  # noqa: F403
 from rlhf_lite.exercises.lesson05 import *  # noqa: F403
+from rlhf_lite.exercises.lesson06 import *  # noqa: F403
 
 EXERCISES: dict[str, Exercise] = registered()
 """Every exercise by id, in lesson order; ``EXERCISES[id].checker`` checks it."""

@@ -14,3 +14,4 @@ from rlhf_lite.solutions.lesson02 import *  # noqa: F403
 from rlhf_lite.solutions.lesson03 import *  # noqa: F403
 from rlhf_lite.solutions.lesson04 import *  # noqa: F403
 from rlhf_lite.solutions.lesson05 import *  # noqa: F403
+from rlhf_lite.solutions.lesson06 import *  # noqa: F403

@@ -1,7 +1,8 @@
-"""The person's box of the RLHF picture: the clip-pair labeler, and retraining beside it.
+"""The person's box of the RLHF picture: the pair labeler.
 
-:class:`WidgetLabeler` is the person's box of the RLHF picture. It shows two clips of behaviour side by side,
-playing in a loop, and asks which is better. Every click is written to a :class:`~rlhf_lite.preferences.LabelStore`
+:class:`WidgetLabeler` is the person's box of the RLHF picture. It shows two items side by side (two clips of
+behaviour playing in a loop, or two completions of one prompt: any kind of :mod:`rlhf_lite.items`) and asks which
+is better. Every click is written to a :class:`~rlhf_lite.preferences.LabelStore`
 at once (flushed and fsynced before the next pair appears), so a crashed kernel loses nothing and a later
 session resumes the count.
 
@@ -16,14 +17,14 @@ API for a loop (any thread may call these)::
 
     labeler = WidgetLabeler(store, "Pendulum-v1", target=50, predictor=ensemble)
     display(labeler)                       # returns at once
-    ids = labeler.submit_pairs(pairs)      # [(left_segment, right_segment), ...] -> pair ids; queued, shown in order
+    ids = labeler.submit_pairs(pairs)      # [(left_item, right_item), ...] -> pair ids; queued, shown in order
     labeler.discard_pending()              # drop queued pairs not yet shown (e.g. clips of an outdated policy)
     records = labeler.wait_for_labels(5, timeout=30)   # >= 5 new answers (fewer on timeout), in click order
     answer = labeler.label(left, right)    # Labeler protocol; background threads only (blocks until clicked)
     labeler.on_label(fn)                   # fn(record) after every answer, on the thread that answered
     labeler.on_undo(fn)                    # fn(record_taken_back) after every undo
     labeler.set_predictor(ensemble, note="trained on 40 labels")  # belief shown after each answer
-    refit_in_background(labeler, fit)      # or: retrain on the person's own labels every few answers
+    refit_in_background(labeler, fit)      # or: retrain on the person's own labels (rlhf_lite.widgets.refit)
     labeler.n_labels, labeler.n_pending    # live labels in the store; pairs queued or on screen
 
 Undo retracts the last answer given in this session (a retraction record is appended; the file is never
@@ -52,25 +53,31 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_lite.clip_drawing import CLIP_HEIGHT, clip_legend
-from rlhf_lite.rollouts import Segment
+from rlhf_lite import items
+from rlhf_lite.clip_drawing import CLIP_HEIGHT
 from rlhf_lite.widgets.presence import headless_reason
+from rlhf_lite.widgets.refit import record_answer, refit_in_background
 from rlhf_lite.widgets.screen import ANSWER_WORDS, LabelerScreen, _Pair
+
+__all__ = ["WidgetLabeler", "record_answer", "refit_in_background"]
 
 
 class WidgetLabeler(LabelerScreen):
-    """Two clips side by side and five buttons; every answer goes straight to disk. See the module docstring.
+    """Two items side by side and five buttons; every answer goes straight to disk. See the module docstring.
 
     ``store`` is a ``LabelStore`` or a path (opened, or created, as one). ``env_id`` re-draws clips of segments
-    without frames. ``name`` is who labels (written into every record). ``target`` is the number of live labels
-    in the store the progress bar counts toward (labels beyond it are kept too). ``predictor`` is anything
-    :meth:`set_predictor` takes. ``fallback`` answers in headless mode (default: the oracle with 10% noise,
-    seeded by ``seed``). ``question`` tells the person what "better" means for this task. ``prefetch`` is how
-    many queued pairs a background thread draws ahead (0: draw each pair when it is shown, on the caller's
-    thread); ``clip_height`` is the clips' height in pixels (default :data:`CLIP_HEIGHT`), ``fps`` their frame
-    rate (default: real time). ``legend`` explains what the clips show under them (default
-    :func:`clip_legend`, e.g. Pendulum's torque arrow; ``""`` for none). ``skip_bad=True`` opens a path's label
-    file skipping bad lines with a warning (what the store's error about a damaged line advises).
+    without frames (None for text). ``item`` is the kind of item labeled (``"clip"``, ``"text"``; default: the
+    store's kind, else ``"clip"``): text shows the prompt once and the two completions side by side. ``name`` is
+    who labels (written into every record). ``target`` is the number of live labels in the store the progress
+    bar counts toward (labels beyond it are kept too). ``predictor`` is anything :meth:`set_predictor` takes.
+    ``fallback`` answers in headless mode (default: the oracle with 10% noise, seeded by ``seed``; for text pass
+    a synchronous labeler that judges text). ``question`` tells the person what "better" means for this task
+    (default: the kind's). ``prefetch`` is how many queued pairs a background thread draws ahead (0: draw each
+    pair when it is shown, on the caller's thread); ``clip_height`` is the clips' height in pixels (default
+    :data:`CLIP_HEIGHT`), ``fps`` their frame rate (default: real time). ``legend`` explains what the clips show
+    under them (default: the kind's, :func:`~rlhf_lite.clip_drawing.clip_legend` for clips, e.g. Pendulum's
+    torque arrow; ``""`` for none). ``skip_bad=True`` opens a path's label file skipping bad lines with a
+    warning (what the store's error about a damaged line advises).
 
     "Can't tell" answers are stored and count toward ``target`` (they cost the person a judgement just like a
     clear answer, and a loop's label budget counts every answer), but they are not used for training; the
@@ -87,13 +94,14 @@ class WidgetLabeler(LabelerScreen):
         predictor: Any = None,
         fallback: Any = None,
         headless: bool | None = None,
-        question: str = "Which clip shows the better behaviour?",
+        question: str | None = None,
         clip_height: int = CLIP_HEIGHT,
         fps: float | None = None,
         prefetch: int = 16,
         seed: int = 0,
         legend: str | None = None,
         skip_bad: bool = False,
+        item: str | None = None,
     ):
         from rlhf_lite import preferences
 
@@ -128,12 +136,21 @@ class WidgetLabeler(LabelerScreen):
                 else f"clicks of {self.name!r} in the rlhf_lite WidgetLabeler"
             )
             self.store = preferences.LabelStore(
-                Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}", skip_bad=skip_bad
+                Path(store), env_id=env_id, producer=f"rlhf_lite WidgetLabeler: {who}", skip_bad=skip_bad, item=item
+            )
+        held = self.store.item_kind
+        if item is not None and held is not None and item != held:
+            raise ValueError(f"WidgetLabeler.item={item!r}, but {self.store.path} holds {held} labels")
+        self.kind = items.get_kind(item or held or "clip")
+        if self.headless and fallback is None and self.kind.name != "clip":
+            raise ValueError(
+                f"no person can label here ({self.headless_reason}), and the default stand-in (an oracle) judges "
+                f"clips: pass fallback=, a synchronous labeler that judges {self.kind.plural}"
             )
         self.target = int(target)
-        self.question = question
+        self.question = self.kind.question if question is None else question
         self.clip_height = int(clip_height)
-        self.legend = clip_legend(env_id) if legend is None else str(legend)
+        self.legend = (self.kind.legend(env_id) or "") if legend is None else str(legend)
         self.fps = fps
         self.prefetch = max(0, int(prefetch))
 
@@ -188,30 +205,26 @@ class WidgetLabeler(LabelerScreen):
         with self._lock:
             return len(self._queue) + (self._current is not None)
 
-    @property
-    def seconds_per_label(self) -> list[float]:
-        """Answer times of this session's live labels, in seconds (clip shown -> click)."""
-        with self._lock:
-            return list(self._seconds)
-
-    def submit_pairs(self, pairs: Iterable[tuple[Segment, Segment]], meta: dict | None = None) -> list[int]:
-        """Queue pairs ``[(left, right), ...]`` to be shown in order; returns their pair ids. Thread-safe.
+    def submit_pairs(self, pairs: Iterable[tuple[Any, Any]], meta: dict | None = None) -> list[int]:
+        """Queue pairs ``[(left, right), ...]`` of items of this labeler's kind to be shown in order; returns their
+        pair ids. Thread-safe.
 
         Returns at once. In headless mode the fallback answers each pair before this returns.
         ``meta`` (e.g. ``{"round": 3, "selection": "active"}``) is stored with each record.
         """
-        from rlhf_lite import preferences
-
         pairs = list(pairs)
         for i, pair in enumerate(pairs):
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, Segment) for s in pair)):
-                raise ValueError(
-                    f"pairs[{i}]={type(pair).__name__} is not allowed: expected a (Segment, Segment) tuple"
-                )
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise ValueError(f"pairs[{i}]={type(pair).__name__} is not allowed: expected a (left, right) tuple")
             try:
-                preferences.check_pair(*pair)  # same length and shapes: clips must be compared fairly
+                kind = items.check_pair(*pair)  # e.g. clips of the same length and shapes: compared fairly
             except ValueError as exc:
                 raise ValueError(f"pairs[{i}]: {exc}") from None
+            if kind is not self.kind:
+                raise ValueError(
+                    f"pairs[{i}] holds {kind.plural}, but this labeler shows {self.kind.plural} "
+                    f"(WidgetLabeler(item={kind.name!r}) shows {kind.plural})"
+                )
         with self._lock:
             if self._closed:
                 raise RuntimeError("this WidgetLabeler is closed: make a new one")
@@ -235,7 +248,7 @@ class WidgetLabeler(LabelerScreen):
     # ------------------------------------------------------------------ the Labeler protocol (rlhf_lite.labelers)
     def ask(
         self,
-        pairs: Iterable[tuple[Segment, Segment]],
+        pairs: Iterable[tuple[Any, Any]],
         meta: dict | None = None,
         *,
         store: Any = None,
@@ -300,11 +313,6 @@ class WidgetLabeler(LabelerScreen):
             out, self._unclaimed = self._unclaimed, []
             return out
 
-    def answer_of(self, pair_id: int) -> str | None:
-        """The live answer to pair ``pair_id`` (None if unanswered or undone)."""
-        with self._lock:
-            return self._answers.get(pair_id)
-
     def wait_for_answer(self, pair_id: int, timeout: float | None = None) -> str | None:
         """Block (background threads only) until pair ``pair_id`` has a live answer; None on timeout."""
         if not self.headless:
@@ -318,11 +326,11 @@ class WidgetLabeler(LabelerScreen):
                 self._changed.wait(timeout=left)
             return self._answers.get(pair_id)
 
-    def label(self, left: Segment, right: Segment) -> str:
-        """The Labeler protocol: show one pair, block until it is answered, return the answer.
+    def label(self, left: Any, right: Any) -> str:
+        """Show one pair, block until it is answered, return the answer.
 
         From a background thread only (see the module docstring); in headless mode the fallback answers.
-        The answer is already in the store when this returns (``writes_to_store``).
+        The answer is already in the store when this returns.
         """
         if not self.headless:
             self._refuse_main_thread("label")
@@ -356,7 +364,7 @@ class WidgetLabeler(LabelerScreen):
             self._predictor = predictor
             self._predictor_note = note
 
-    def belief(self, left: Segment, right: Segment) -> np.ndarray | None:
+    def belief(self, left: Any, right: Any) -> np.ndarray | None:
         """P(left better) per ensemble member ``[M]`` from the attached predictor (None if none)."""
         predictor = self._predictor
         if predictor is None:
@@ -480,61 +488,3 @@ class WidgetLabeler(LabelerScreen):
                 "the button clicks it waits for: the notebook would freeze. Call it from a background thread "
                 "(threading.Thread), or use submit_pairs() with on_label() on the main thread."
             )
-
-
-def refit_in_background(
-    labeler: WidgetLabeler,
-    fit: Callable[[list], Any],
-    *,
-    every: int = 5,
-    min_pairs: int = 2,
-    note: str = "trained on {n} of your labels",
-) -> Callable[[Any], None]:
-    """Retrain a predictor on the labeler's store every ``every`` answers, off the main thread, and attach it.
-
-    ``fit(pairs) -> predictor`` gets ``labeler.store.pairs()`` (live labels, ``cant_tell`` dropped) and returns
-    anything :meth:`WidgetLabeler.set_predictor` takes; ``note`` (with ``{n}``, the number of pairs) says what it
-    was trained on. At most one fit runs at a time (answers that arrive meanwhile trigger one more fit), and
-    the buttons stay responsive because training runs on a background thread. Returns the registered callback.
-    """
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f"every={every!r} is not allowed: expected a whole number >= 1")
-    state = {"since": 0, "running": False, "again": False}
-    guard = threading.Lock()
-
-    def work() -> None:
-        while True:
-            pairs = labeler.store.pairs()
-            if len(pairs) >= min_pairs:
-                try:
-                    predictor = fit(pairs)
-                except Exception as exc:
-                    with labeler._lock:
-                        labeler._error(f"retraining the predictor failed: {type(exc).__name__}: {exc}")
-                else:
-                    labeler.set_predictor(predictor, note.format(n=len(pairs)))
-            with guard:
-                if not state["again"]:
-                    state["running"] = False
-                    return
-                state["again"] = False
-
-    def on_label(_record: Any) -> None:
-        with guard:
-            state["since"] += 1
-            if state["since"] < every:
-                return
-            state["since"] = 0
-            if state["running"]:
-                state["again"] = True
-                return
-            state["running"] = True
-        threading.Thread(target=work, name="rlhf-refit", daemon=True).start()
-
-    labeler.on_label(on_label)
-    return on_label
-
-
-def record_answer(record: Any) -> str:
-    """The answer of a stored record (``PreferenceRecord.answer``)."""
-    return getattr(record, "answer", None) or (record.get("answer") if isinstance(record, dict) else "")

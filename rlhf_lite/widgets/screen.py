@@ -1,5 +1,6 @@
-"""What a :class:`~rlhf_lite.widgets.labeling.WidgetLabeler` shows: the layout, the clips on screen, the counters
-and the belief line, drawn ahead by a prefetch thread.
+"""What a :class:`~rlhf_lite.widgets.labeling.WidgetLabeler` shows: the layout, the pair on screen (two clips, two
+completions of one prompt: whatever the item kind's view shows, :mod:`rlhf_lite.items`), the counters and the
+belief line, drawn ahead by a prefetch thread.
 
 :class:`LabelerScreen` is the drawing half of the labeler: a base class that holds no state of its own. The queue,
 the lock and the settings it reads are set up by ``WidgetLabeler.__init__``; the answers and the store live in
@@ -17,14 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_lite.clip_drawing import segment_gif
-from rlhf_lite.rollouts import Segment
-
 # (answer, button text, DOM class, button style, tooltip)
 ANSWER_BUTTONS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("left", "Left is better", "rlhf-left", "info", "The LEFT clip shows the better behaviour"),
-    ("right", "Right is better", "rlhf-right", "info", "The RIGHT clip shows the better behaviour"),
-    ("equal", "Equally good", "rlhf-equal", "", "Both clips are about as good as each other"),
+    ("left", "Left is better", "rlhf-left", "info", "The LEFT one is better"),
+    ("right", "Right is better", "rlhf-right", "info", "The RIGHT one is better"),
+    ("equal", "Equally good", "rlhf-equal", "", "Both are about as good as each other"),
     (
         "cant_tell",
         "Can't tell",
@@ -41,30 +39,13 @@ ANSWER_WORDS = {
 }
 
 
-_BLANK_GIFS: dict[tuple[int, int], bytes] = {}
-
-
-def _blank_gif(width: int, height: int) -> bytes:
-    """A plain light-grey GIF of ``width`` x ``height`` pixels: the clips' place while no pair is on screen."""
-    key = (int(width), int(height))
-    if key not in _BLANK_GIFS:
-        import io
-
-        from PIL import Image
-
-        buf = io.BytesIO()
-        Image.new("RGB", key, (242, 242, 242)).save(buf, format="GIF")
-        _BLANK_GIFS[key] = buf.getvalue()
-    return _BLANK_GIFS[key]
-
-
 @dataclasses.dataclass
 class _Pair:
     id: int
-    left: Segment
-    right: Segment
+    left: Any  # two items of the labeler's kind (rlhf_lite.items)
+    right: Any
     meta: dict
-    gifs: tuple[bytes, bytes] | None = None
+    drawn: tuple[Any, Any] | None = None  # what the kind's view shows of each (a clip's GIF), drawn ahead
     shown_at: float | None = None
     render_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -76,28 +57,14 @@ class LabelerScreen:
         import ipywidgets as w
 
         self.title = w.HTML(f"<b>{html.escape(self.question)}</b>")
-        self.clip_left = w.Image(format="gif", layout=w.Layout(width="auto", height=f"{self.clip_height}px"))
-        self.clip_right = w.Image(format="gif", layout=w.Layout(width="auto", height=f"{self.clip_height}px"))
-        self.clip_left.add_class("rlhf-clip-left")
-        self.clip_right.add_class("rlhf-clip-right")
-        caption = "<div style='text-align:center;font-weight:bold'>{}</div>"
-
-        def boxed() -> Any:
-            return w.Layout(border="1px solid #bbb", padding="4px", margin="0 12px 6px 0", align_items="center")
-
-        clips = w.HBox(
-            [
-                w.VBox([w.HTML(caption.format("left")), self.clip_left], layout=boxed()),
-                w.VBox([w.HTML(caption.format("right")), self.clip_right], layout=boxed()),
-            ]
-        )
+        self.view = self.kind.pair_view(height=self.clip_height)  # the kind's widgets: two clips, two texts...
+        self.clip_left, self.clip_right = self.view.left, self.view.right
+        clips = self.view.widget
         self.legend_label = w.HTML(
             f"<span style='color:#555;font-size:90%'>{html.escape(self.legend)}</span>" if self.legend else "",
             layout=w.Layout(max_width="640px", margin="0 0 6px 0"),
         )
         self.legend_label.add_class("rlhf-legend")
-        self._blank_shown = False
-        self._clip_size: tuple[int, int] | None = None  # (width, height) of the last clips shown
         self.buttons: dict[str, Any] = {}
         for answer, text, css, style, tip in ANSWER_BUTTONS:
             b = w.Button(
@@ -155,55 +122,34 @@ class LabelerScreen:
         if self._current is not None or not self._queue:
             return
         pair = self._queue[0]
-        if pair.gifs is None and self.prefetch > 0:
+        if pair.drawn is None and self.prefetch > 0:
             self._start_worker()
             self._changed.notify_all()
             return
         try:
-            self._ensure_gifs(pair)
+            self._ensure_drawn(pair)
         except Exception as exc:
             self._error(f"could not draw pair #{pair.id}: {type(exc).__name__}: {exc}")
             raise
         self._queue.pop(0)
-        self._show_clips(pair.gifs)
+        self.view.show(pair.left, pair.right, pair.drawn)
         self._current = pair
         pair.shown_at = time.monotonic()
         self._changed.notify_all()  # wakes the prefetch thread and wait_until_shown
 
-    def _show_clips(self, gifs: tuple[bytes, bytes]) -> None:
-        # caller holds the lock
-        self.clip_left.value, self.clip_right.value = gifs
-        if self._blank_shown:
-            for clip in (self.clip_left, self.clip_right):
-                clip.remove_class("rlhf-clip-empty")
-            self._blank_shown = False
-        try:
-            import io
-
-            from PIL import Image
-
-            self._clip_size = Image.open(io.BytesIO(gifs[0])).size
-        except Exception:  # only the size of the blank placeholder depends on it
-            pass
-
     def _blank_clips(self) -> None:
-        # caller holds the lock. With no pair on screen, the last pair's clips must not stay: a person would
-        # take them for a pair to judge. Blank frames of the same size keep the layout from jumping.
-        if self._blank_shown or self.headless:
-            return
-        width, height = self._clip_size or (self.clip_height, self.clip_height)
-        blank = _blank_gif(width, height)
-        self.clip_left.value = self.clip_right.value = blank
-        for clip in (self.clip_left, self.clip_right):
-            clip.add_class("rlhf-clip-empty")
-        self._blank_shown = True
+        # caller holds the lock. With no pair on screen, the last pair must not stay: a person would take it for
+        # a pair to judge. The kind's view blanks itself (clips: grey frames of the same size, no layout jump).
+        if not self.headless:
+            self.view.blank()
 
-    def _ensure_gifs(self, pair: _Pair) -> None:
+    def _ensure_drawn(self, pair: _Pair) -> None:
         with pair.render_lock:
-            if pair.gifs is None:
-                pair.gifs = (
-                    segment_gif(pair.left, self.env_id, fps=self.fps, height=self.clip_height),
-                    segment_gif(pair.right, self.env_id, fps=self.fps, height=self.clip_height),
+            if pair.drawn is None:
+                draw = self.kind.render
+                pair.drawn = (
+                    draw(pair.left, env_id=self.env_id, fps=self.fps, height=self.clip_height),
+                    draw(pair.right, env_id=self.env_id, fps=self.fps, height=self.clip_height),
                 )
 
     def _start_worker(self) -> None:
@@ -224,11 +170,11 @@ class LabelerScreen:
                 while todo is None:
                     if self._closed:
                         return
-                    todo = next((p for p in self._queue[: self.prefetch] if p.gifs is None), None)
+                    todo = next((p for p in self._queue[: self.prefetch] if p.drawn is None), None)
                     if todo is None:
                         self._changed.wait(timeout=1.0)
             try:
-                self._ensure_gifs(todo)
+                self._ensure_drawn(todo)
             except Exception as exc:
                 with self._lock:
                     self._error(f"could not draw pair #{todo.id}: {type(exc).__name__}: {exc}")
@@ -293,7 +239,7 @@ class LabelerScreen:
             )
         elif self._current is not None:
             self.status.value = (
-                f"Watch both clips, then click. Every answer is saved at once to "
+                f"{html.escape(self.kind.instruction)} Every answer is saved at once to "
                 f"<code>{html.escape(str(self.store.path))}</code>. &ldquo;Can&rsquo;t tell&rdquo; "
                 "is not used for training, but it counts as one of your labels."
             )
@@ -316,18 +262,23 @@ class LabelerScreen:
             )
             return
         who = None if not self.headless else f"the stand-in ({self.fallback_name})"
-        self.belief_label.value = belief_sentence(pair.id, answer, members, self._predictor_note, who=who)
+        self.belief_label.value = belief_sentence(
+            pair.id, answer, members, self._predictor_note, who=who, noun=self.kind.noun
+        )
 
     def _error(self, message: str) -> None:
         self.errors.append(message)
         self.status.value = f"<span style='color:#b00'><b>Error:</b> {html.escape(message)}</span>"
 
 
-def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, who: str | None = None) -> str:
+def belief_sentence(
+    pair_id: int, answer: str, members: Any, note: str = "", *, who: str | None = None, noun: str = "clip"
+) -> str:
     """The belief line in plain words (HTML): what the predictor expected about the pair just answered.
 
     ``members`` is P(left better) per ensemble member ``[M]`` (None: no predictor yet); ``note`` says what the
-    predictor was trained on (e.g. ``"trained on 4 labels"``); ``who`` answered (None: the person, "you").
+    predictor was trained on (e.g. ``"trained on 4 labels"``); ``who`` answered (None: the person, "you");
+    ``noun`` names one item ("clip", "completion").
     The line is about the *previous* pair (the one on screen is new), so it names that pair and says so.
     """
     you = "you" if who is None else html.escape(who)
@@ -343,9 +294,9 @@ def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, 
     favourite, sure = ("left" if p > 0.5 else "right"), max(p, 1.0 - p)
     even = sure < 0.55
     how = (
-        f"it leaned slightly towards the {favourite} clip"
+        f"it leaned slightly towards the {favourite} {noun}"
         if sure < 0.65
-        else f"it was {'fairly ' if sure < 0.85 else ''}sure the {favourite} clip was better"
+        else f"it was {'fairly ' if sure < 0.85 else ''}sure the {favourite} {noun} was better"
     )
     predictor = f"The predictor, {html.escape(note)}," if note else "The predictor"
     if answer in ("left", "right") and even:
@@ -356,13 +307,13 @@ def belief_sentence(pair_id: int, answer: str, members: Any, note: str = "", *, 
     elif answer in ("left", "right") and favourite == answer:
         verdict = f"{predictor} <b>agreed with {you}</b> on that pair ({how})."
     elif answer in ("left", "right"):
-        verdict = f"{predictor} <b>expected the other clip</b> ({how}), so this answer teaches it something new."
+        verdict = f"{predictor} <b>expected the other {noun}</b> ({how}), so this answer teaches it something new."
     elif even:
         verdict = f"{predictor} also rated them <b>about even</b>."
     elif answer == "equal":
-        verdict = f"{predictor} <b>expected one clip to be better</b> ({how})."
+        verdict = f"{predictor} <b>expected one {noun} to be better</b> ({how})."
     else:
-        verdict = f"{predictor} would have picked <b>the {favourite} clip</b> ({how})."
+        verdict = f"{predictor} would have picked <b>the {favourite} {noun}</b> ({how})."
     if len(members) > 1 and members.min() < 0.5 < members.max():
         verdict += (
             f" Its {len(members)} networks (the ensemble's members) did not agree with each other: "
