@@ -71,13 +71,15 @@ def main() -> None:
     run = loop.RLHFLoop(config, person, seed=args.seed, store=store)
     episodes = 3 if fast_mode() else 20
     untrained = (
-        float(np.mean(loop.evaluate_policy(run.agent, config, episodes, 20_000, tasks.spin_criterion))) / config.horizon
+        float(np.mean(tasks.evaluate_policy(run.agent, config, episodes, 20_000, tasks.spin_criterion)))
+        / config.horizon
     )
     start = time.perf_counter()
     run.run()
     wall = time.perf_counter() - start
     trained = (
-        float(np.mean(loop.evaluate_policy(run.agent, config, episodes, 20_000, tasks.spin_criterion))) / config.horizon
+        float(np.mean(tasks.evaluate_policy(run.agent, config, episodes, 20_000, tasks.spin_criterion)))
+        / config.horizon
     )
     env_return = run.evaluate(episodes, seed=20_000)  # Pendulum's own reward, for contrast
     emit(

@@ -12,7 +12,7 @@ the loop; the line reports the distribution, not one lucky run:
 
 * ``true_returns``: per seed, the mean true return of 20 greedy episodes (seeds 10000-10019) of the
   learned policy; ``median``; ``swing_ups``: how many runs ended above ``swing_up_threshold`` (-300: the
-  pendulum is brought up and held; a policy that never swings up scores below -700);
+  pendulum is brought up and held);
 * ``wall_s`` per seed (the RLHF run: rollouts, labels, reward fits, PPO; not the evaluation) and
   ``total_wall_s``; ``--jobs 2`` runs two seeds at a time (one torch thread each);
 * with ``--seed S`` (one run), as before: ``labels``, ``env_steps``, ``wall_s``, ``true_return`` and
@@ -143,7 +143,7 @@ def main() -> None:
             record["baseline_wall_s"] = round(time.perf_counter() - start, 2)
             record["baseline_env_steps"] = history[-1]["env_steps"]
             record["true_reward_baseline"] = round(
-                float(np.mean(loop.evaluate_policy(agent, config, episodes, 10_000))), 2
+                float(np.mean(tasks.evaluate_policy(agent, config, episodes, 10_000))), 2
             )
         record.update({k: result[k] for k in ("rounds", "schedule", "steps_per_round", "ppo")})
         emit(record)

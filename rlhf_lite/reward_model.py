@@ -12,18 +12,19 @@ cross-entropy against the answers: ``left`` -> 1, ``right`` -> 0, ``equal`` -> 0
 information about which is better and is dropped.
 
 :class:`RewardEnsemble` holds a few small networks ``r(o, a)``, each trained on its own bootstrap sample of the
-labels. Their average is the reward the RL algorithm sees (normalised to zero mean and unit scale); their
-disagreement says where more labels would help (active queries). :class:`LearnedReward` is a gymnasium
-wrapper that swaps an environment's reward for the learned one.
+labels. Their average is the reward the RL algorithm sees (normalised to zero mean and unit scale; with
+``pessimism`` > 0, less where the members disagree); their disagreement says where more labels would help
+(active queries). The learned reward reaches PPO one way: :meth:`RewardEnsemble.reward` is a batched
+``reward_fn(observations [B, ...], actions [B, ...]) -> [B]``, passed to ``PPOAgent.learn(..., reward_fn=...)``.
+The settings and the networks live in :mod:`rlhf_lite.reward_network`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -33,95 +34,10 @@ from gymnasium import spaces
 
 from rlhf_lite import spaces as space_codec
 from rlhf_lite.bradley_terry import _accuracy, bt_loss, bt_probability, spearman, targets_from_answers  # noqa: F401 (rm.spearman...)
-from rlhf_lite.config import Config, param
 from rlhf_lite.reward_inputs import _as_pairs, _Encoder, _segment_arrays
+from rlhf_lite.reward_network import RewardModelConfig, _EnsembleMLP
 
-# ------------------------------------------------------------------------------------------------------------
-# Configuration
-# ------------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class RewardModelConfig(Config):
-    """Hyperparameters of the reward predictor (one line of help each; ranges feed the notebook sliders)."""
-
-    ensemble_size: int = param(
-        3, "number of reward networks, each trained on its own bootstrap sample of the labels", low=1, high=16
-    )
-    hidden_size: int = param(64, "units per hidden layer of each reward network", low=4, high=1024)
-    num_layers: int = param(2, "hidden layers of each reward network", low=1, high=4)
-    activation: str = param("leaky_relu", "non-linearity between layers", choices=("relu", "leaky_relu", "tanh"))
-    learning_rate: float = param(3e-3, "Adam step size", low=0.0, high=1.0, low_open=True)
-    weight_decay: float = param(
-        1e-3, "decoupled L2 penalty on the weights (AdamW): keeps rewards simple when labels are few", low=0.0, high=1.0
-    )
-    epochs: float = param(20.0, "passes over the training pairs per fit", low=0.0, high=10_000.0, low_open=True)
-    min_updates: int = param(
-        60, "at least this many gradient steps per fit, so a handful of labels still trains", low=0, high=1_000_000
-    )
-    batch_size: int = param(32, "label pairs per gradient step (per member)", low=1, high=100_000)
-    noise_prob: float = param(
-        0.1,
-        "assumed chance the labeler answers at random (Bradley-Terry noise term)",
-        low=0.0,
-        high=1.0,
-        high_open=True,
-    )
-    validation_fraction: float = param(
-        0.2, "share of labels held out of training to measure accuracy on unseen pairs", low=0.0, high=0.5
-    )
-    bootstrap: bool = param(
-        True, "train each member on a resample (with replacement) of the training labels", choices=(True, False)
-    )
-    inputs: str = param(
-        "observation_action",
-        "what the reward looks at: observation and action, or the observation only "
-        "(actions replaced by zeros, a constant input)",
-        choices=("observation_action", "observation"),
-    )
-
-
-# ------------------------------------------------------------------------------------------------------------
-# The ensemble of reward networks
-# ------------------------------------------------------------------------------------------------------------
-
-
-class _EnsembleMLP(torch.nn.Module):
-    """``M`` independent MLPs evaluated in one batched matmul per layer: ``[M, N, D] -> [M, N]``.
-
-    Stacking the members' weights (``[M, in, out]``) instead of looping over ``M`` modules makes a whole PPO
-    batch for the whole ensemble one call per layer, which is what keeps ``reward()`` fast on a laptop.
-    """
-
-    def __init__(self, members: int, in_dim: int, hidden: int, layers: int, activation: str):
-        super().__init__()
-        sizes = [in_dim] + [hidden] * layers + [1]
-        self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.empty(members, a, b)) for a, b in zip(sizes[:-1], sizes[1:])
-        )
-        self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.empty(members, 1, b)) for b in sizes[1:])
-        self.activation = {"relu": torch.relu, "tanh": torch.tanh, "leaky_relu": torch.nn.functional.leaky_relu}[
-            activation
-        ]
-
-    @torch.no_grad()
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        """``nn.Linear``'s default init (uniform in +-1/sqrt(fan_in)), drawn from ``generator`` (no global RNG)."""
-        for w, b in zip(self.weights, self.biases):
-            bound = 1.0 / math.sqrt(w.shape[1])
-            w.copy_((torch.rand(w.shape, generator=generator) * 2 - 1) * bound)
-            b.copy_((torch.rand(b.shape, generator=generator) * 2 - 1) * bound)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # the same inputs for every member
-            x = x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
-        h = x
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = self.activation(h)
-        return h.squeeze(-1)
+__all__ = ["RewardEnsemble", "RewardModelConfig", "bt_loss", "bt_probability", "spearman", "targets_from_answers"]
 
 
 class RewardEnsemble:
@@ -372,6 +288,8 @@ class RewardEnsemble:
     @torch.no_grad()
     def reward(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The learned reward ``[B]`` for a batch of steps: members standardised, averaged, rescaled to unit std.
+        With ``config.pessimism = k > 0``: ``(mean - k * std) / mean_scale`` over the standardised members
+        (sample std, ddof 1), so steps the members disagree on pay less (Coste et al. 2024).
 
         ``observations [B, *obs_shape]`` is what the agent saw *before* taking ``actions [B, *act_shape]``.
         One torch call for the whole batch and all members: pass it straight to PPO as ``reward_fn``.
@@ -387,7 +305,10 @@ class RewardEnsemble:
             )
         raw = self.net(self.features(observations, actions))
         z = (raw - self.member_mean[:, None]) / self.member_std[:, None]
-        return (z.mean(0) / self.mean_scale).numpy().astype(np.float64)
+        k = self.config.pessimism
+        if k == 0:
+            return (z.mean(0) / self.mean_scale).numpy().astype(np.float64)
+        return ((z.mean(0) - k * z.std(0)) / self.mean_scale).numpy().astype(np.float64)
 
     __call__ = reward
 
@@ -438,6 +359,18 @@ class RewardEnsemble:
         loss = float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))) if len(y) else float("nan")
         return {"accuracy": _accuracy(prob, y), "loss": loss, "pairs": int(len(y))}
 
+    def accuracy_on(self, labels: Iterable[Any]) -> float | None:
+        """Share of ``labels`` with a clear winner (preference records, or ``(left, right, target)`` triples)
+        whose winner the current predictor already picks; ``None`` before the first fit or with no clear answer.
+        The RLHF loop scores each round's new answers with it before refitting: an honest, unseen-data check."""
+        left, right, y = _as_pairs(labels, None, None)
+        clear = np.abs(y - 0.5) > 1e-6  # 'equal' (0.5) and 'cant_tell' (nan) name no winner
+        if not clear.any() or not self.num_fits:
+            return None
+        left, right = [s for s, c in zip(left, clear) if c], [s for s, c in zip(right, clear) if c]
+        prob = self.preference_probability(left, right).mean(0)
+        return float(np.mean((prob > 0.5) == (y[clear] > 0.5)))
+
     # -- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to rebuild this ensemble: only tensors, numbers, strings, lists and dicts, so
@@ -464,10 +397,11 @@ class RewardEnsemble:
         if state.get("format") != "rlhf_lite.RewardEnsemble/1":
             raise ValueError(f"not a RewardEnsemble checkpoint (format={state.get('format')!r})")
         mine = self.config.to_dict()
-        if "inputs" not in state["config"]:  # written before the field existed: it says nothing about the inputs
+        theirs = {"pessimism": 0.0, **state["config"]}  # written before the field: the plain mean
+        if "inputs" not in theirs:  # written before the field existed: it says nothing about the inputs
             mine.pop("inputs")
-        if state["config"] != mine:
-            raise ValueError(f"checkpoint config {state['config']} differs from this ensemble's {mine}")
+        if theirs != mine:
+            raise ValueError(f"checkpoint config {theirs} differs from this ensemble's {mine}")
         self.net.load_state_dict(state["net"])
         self._obs_enc.load(state["obs_scaling"])
         self._act_enc.load(state["act_scaling"])
@@ -514,50 +448,15 @@ class RewardEnsemble:
         the labeling widget while the original keeps training."""
         return type(self).from_state_dict(self.state_dict())
 
+    def frozen_belief(self) -> Callable[[Any, Any], np.ndarray]:
+        """``predict(left, right) -> [M]``: each member's P(left better) for one pair, from a copy frozen as the
+        ensemble is now (what a labeling widget shows while the original keeps training)."""
+        frozen = self.copy()
+        return lambda left, right: frozen.preference_probability([left], [right])[:, 0]
+
     def __repr__(self) -> str:
         c = self.config
         return (
             f"RewardEnsemble({c.ensemble_size} x MLP[{self.in_dim} -> {c.num_layers} x {c.hidden_size} -> 1], "
             f"fits={self.num_fits})"
         )
-
-
-# ------------------------------------------------------------------------------------------------------------
-# The gymnasium wrapper
-# ------------------------------------------------------------------------------------------------------------
-
-
-class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Replace the environment's reward with the learned one ``r̂(o_t, a_t)``.
-
-    The reward of a step is predicted from the observation the agent acted on and its action (the same
-    pairing as in segments). The environment's own reward stays visible, for evaluation only, in
-    ``info["true_reward"]``.
-    """
-
-    def __init__(self, env: gym.Env, reward_model: RewardEnsemble):
-        gym.utils.RecordConstructorArgs.__init__(self, reward_model=reward_model)
-        gym.Wrapper.__init__(self, env)
-        for name in ("observation_space", "action_space"):
-            mine, theirs = getattr(env, name), getattr(reward_model, name)
-            if (
-                type(mine) is not type(theirs)
-                or getattr(mine, "shape", None) != getattr(theirs, "shape", None)
-                or getattr(mine, "n", None) != getattr(theirs, "n", None)
-            ):
-                raise ValueError(f"env.{name}={mine} does not match the reward model's {theirs}")
-        self.reward_model = reward_model
-        self._last_obs: Any = None
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._last_obs = obs
-        return obs, info
-
-    def step(self, action):
-        if self._last_obs is None:
-            raise RuntimeError("LearnedReward.step called before reset")
-        r_hat = float(self.reward_model.reward(np.asarray(self._last_obs)[None], np.asarray(action)[None])[0])
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._last_obs = obs
-        return obs, r_hat, terminated, truncated, dict(info, true_reward=float(reward))

@@ -1,10 +1,12 @@
 """The tasks the lessons and benchmarks run, and what a run is measured against.
 
-- presets of :class:`~rlhf_lite.loop.RLHFConfig`: :func:`lesson_config` (notebook 04's main run),
+- presets of :class:`~rlhf_lite.loop_config.RLHFConfig`: :func:`lesson_config` (notebook 04's main run),
   :func:`quick_config` (fixed-horizon CartPole, learns in seconds), :func:`spin_config` with
   :func:`spin_criterion` (a behaviour no env reward describes), and :func:`lesson_oracle`, the lesson's
   synthetic labeler;
 - the PPO and reward-model settings of the loop (:func:`ppo_config`, :data:`LOOP_PPO`, :func:`reward_config`);
+- the environment as a run's agents see it (:func:`make_env`, :func:`round_env`) and the greedy true return
+  a run is measured by (:func:`evaluate_policy`);
 - the yardstick, PPO on the true reward with the same budget (:func:`train_true_reward`);
 - run histories as JSON files (:func:`save_history`, :func:`load_history`).
 """
@@ -17,13 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from rlhf_lite import agents, checkpoints, labelers, loop
+from rlhf_lite import agents, checkpoints, envs, labelers
 from rlhf_lite import reward_model as rm
+from rlhf_lite.loop_config import RLHFConfig, round_sizes
+
+RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``reward_fn(observations [B, *obs_shape], actions [B, *act_shape]) -> rewards [B]``."""
 
 
-def ppo_config(config: loop.RLHFConfig, **changes: Any) -> agents.PPOConfig:
+def ppo_config(config: RLHFConfig, **changes: Any) -> agents.PPOConfig:
     """The PPO settings of the loop: the task's preset from :mod:`rlhf_lite.agents`, with the loop's learning
     rate, and with annealing done by the loop over the whole run (``learn`` is called once per round)."""
     base = dict(LOOP_PPO.get(config.env_id, {}), learning_rate=config.learning_rate, anneal_lr=False)
@@ -45,7 +52,7 @@ and unscaled, an early round's reward often pushed the policy into always pushin
 never recovered."""
 
 
-def reward_config(config: loop.RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
+def reward_config(config: RLHFConfig, **changes: Any) -> rm.RewardModelConfig:
     """The reward predictor's settings: ensemble size and noise term from ``config``; every label trains
     (no held-out share: with a few dozen labels each one counts, and new labels are scored before fitting)."""
     base = dict(
@@ -57,7 +64,7 @@ def reward_config(config: loop.RLHFConfig, **changes: Any) -> rm.RewardModelConf
     return rm.RewardModelConfig(**{**base, **changes})
 
 
-def lesson_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+def lesson_config(fast: bool = False, **changes: Any) -> RLHFConfig:
     """Notebook 04's main run, the one configuration the lesson and ``benchmarks/rlhf_pendulum.py`` share:
     Pendulum-v1, 80k env steps, 25 labels, an oracle wrong at random 10% of the time (``noise_prob``, which
     the reward model assumes too: :func:`lesson_oracle` reads it from here), 3 evaluation episodes a round.
@@ -94,10 +101,10 @@ def lesson_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
         anneal_lr=False,
         min_initial_labels=8,
     )
-    return loop.RLHFConfig(**{**base, **changes})
+    return RLHFConfig(**{**base, **changes})
 
 
-def lesson_oracle(config: loop.RLHFConfig, seed: int) -> labelers.OracleLabeler:
+def lesson_oracle(config: RLHFConfig, seed: int) -> labelers.OracleLabeler:
     """The synthetic labeler of the lesson's runs: prefers the clip with the higher true return, and answers at
     random with ``config.noise_prob``, drawn from a random stream of its own for ``seed`` (independent of the
     loop's streams for the same seed), so every seed of a benchmark meets its own label noise."""
@@ -125,7 +132,7 @@ ORACLE_STREAM = 3
 ``[seed, 2]``, networks ``seed`` and ``seed + 1``)."""
 
 
-def quick_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+def quick_config(fast: bool = False, **changes: Any) -> RLHFConfig:
     """The quick task: fixed-horizon CartPole (200 steps, the fallen pole an absorbing state) taught by 30
     labels in 50k steps. The learning rate is the CartPole preset's, kept constant: PPO chases a reward that
     moves each round, and an annealed step size left it stuck where the early, rougher rewards had sent it.
@@ -142,7 +149,7 @@ def quick_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
     )
     if fast:
         base.update(total_steps=1600 + 3 * 1024, steps_per_round=1024, label_budget=6)
-    return loop.RLHFConfig(**{**base, **changes})
+    return RLHFConfig(**{**base, **changes})
 
 
 # ============================================================================================================
@@ -157,12 +164,61 @@ def spin_criterion(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
     return np.asarray(observations, dtype=np.float64)[:, 2]
 
 
-def spin_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+def spin_config(fast: bool = False, **changes: Any) -> RLHFConfig:
     """The run that teaches Pendulum-v1 to spin: its own reward (upright and still) says nothing about spinning."""
     base = dict(env_id="Pendulum-v1", total_steps=40_000, label_budget=40, initial_fraction=0.3, queries_per_round=4)
     if fast:
         base.update(total_steps=3 * 2048 + 1600, steps_per_round=2048, label_budget=6)
-    return loop.RLHFConfig(**{**base, **changes})
+    return RLHFConfig(**{**base, **changes})
+
+
+# ============================================================================================================
+# The environment as a run's agents see it, and the true return a run is measured by
+# ============================================================================================================
+
+
+def make_env(config: RLHFConfig, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """One environment as the loop's agents see it: ``config``'s task, horizon and absorbing-state flag
+    (for a clip of a trained policy: ``make_env(config, seed, render_mode="rgb_array")``)."""
+    return envs.make_env(
+        config.env_id, seed=seed, horizon=config.horizon, mark_end=marks_end(config), render_mode=render_mode
+    )
+
+
+def task_spaces(config: RLHFConfig) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of ``config``'s task as a run's agents see it (:func:`make_env`)."""
+    env = make_env(config)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def round_env(config: RLHFConfig, num_envs: int, seed: int, k: int) -> gym.vector.VectorEnv:
+    """Fresh environments for round ``k``, seeded from (seed, k): a resumed run meets the same episodes."""
+    env_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0] % 2**31)
+    return envs.make_vec_env(config.env_id, num_envs, env_seed, horizon=config.horizon, mark_end=marks_end(config))
+
+
+def marks_end(config: RLHFConfig) -> bool:
+    """Whether observations carry the episode-ended flag: ``config.mark_end`` on a task that can end early."""
+    return config.mark_end and envs.can_end_early(config.env_id)
+
+
+def evaluate_policy(
+    agent: Any, config: RLHFConfig, episodes: int, seed: int, reward_fn: RewardFn | None = None
+) -> np.ndarray:
+    """Returns ``[episodes]`` of the greedy policy on ``config``'s fixed-horizon episodes seeded ``seed + i``:
+    the env's reward summed, or ``reward_fn`` of each step (:func:`rlhf_lite.agents.evaluate`)."""
+    return agents.evaluate(
+        agent,
+        config.env_id,
+        episodes=episodes,
+        seed=seed,
+        horizon=config.horizon,
+        mark_end=marks_end(config),
+        reward_fn=reward_fn,
+    )
 
 
 # ============================================================================================================
@@ -170,19 +226,15 @@ def spin_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
 # ============================================================================================================
 
 
-def untrained_agent(config: loop.RLHFConfig, seed: int) -> agents.PPOAgent:
+def untrained_agent(config: RLHFConfig, seed: int) -> agents.PPOAgent:
     """The policy a run of ``config`` with ``seed`` starts from: the same weights as ``RLHFLoop(config, ...,
     seed=seed).agent`` before its first round. The "untrained" yardstick, without building a loop (and a
     labeler nobody asks) to reach it."""
-    env = loop.make_env(config)
-    try:
-        return agents.PPOAgent(env.observation_space, env.action_space, ppo_config(config), seed=seed)
-    finally:
-        env.close()
+    return agents.PPOAgent(*task_spaces(config), ppo_config(config), seed=seed)
 
 
 def train_true_reward(
-    config: loop.RLHFConfig,
+    config: RLHFConfig,
     *,
     seed: int,
     ppo: agents.PPOConfig | None = None,
@@ -195,10 +247,8 @@ def train_true_reward(
     learned reward is normalised too: raw Pendulum rewards (down to -16 a step) would handicap the yardstick
     (``python benchmarks/rlhf_pendulum.py --seed S`` reports it as ``true_reward_baseline``)."""
     ppo = ppo or ppo_config(config, norm_reward=True)
-    probe = loop.make_env(config)
-    agent = agents.PPOAgent(probe.observation_space, probe.action_space, ppo, seed=int(seed))
-    probe.close()
-    random_steps, round_steps, num_rounds = loop.round_sizes(config, ppo)
+    agent = agents.PPOAgent(*task_spaces(config), ppo, seed=int(seed))
+    random_steps, round_steps, num_rounds = round_sizes(config, ppo)
     agent.set_lr_schedule(config.learning_rate, num_rounds if config.anneal_lr else None)  # round k: call k - 1
     history, env_steps, elapsed = [], 0, 0.0
     for k in range(0, num_rounds + 1):
@@ -207,13 +257,13 @@ def train_true_reward(
             env_steps += random_steps  # the same budget as the RLHF run: its random-policy steps too
         else:
             env_steps += round_steps
-            vec = loop.round_env(config, ppo.num_envs, int(seed), k)
+            vec = round_env(config, ppo.num_envs, int(seed), k)
             agent.learn(vec, round_steps, progress=False)
             vec.close()
         elapsed += time.perf_counter() - start
         true_return = None
         if config.eval_episodes:
-            true_return = float(np.mean(loop.evaluate_policy(agent, config, config.eval_episodes, 10_000)))
+            true_return = float(np.mean(evaluate_policy(agent, config, config.eval_episodes, 10_000)))
         entry = {
             "round": k,
             "labels": 0,

@@ -106,6 +106,31 @@ def test_min_initial_labels_raises_the_labels_before_training_within_the_budget(
     assert lesson[0] == 10  # at 25 labels the share (10) is above the minimum: the main run is unchanged
 
 
+@pytest.mark.parametrize("rounds", [1, 2, 5, 19, 24])
+@pytest.mark.parametrize("label_rounds", [1, 2, 4, 30])
+def test_label_rounds_asks_only_up_to_round_r_then_freezes_the_predictor(rounds, label_rounds):
+    base = loop.RLHFConfig(label_budget=25, initial_fraction=0.4, queries_per_round=3)
+    frozen = loop.label_schedule(base.replace(label_rounds=label_rounds), rounds)
+    online = loop.label_schedule(base, rounds)
+    assert len(frozen) == rounds + 1 and sum(frozen) == 25
+    assert frozen[0] == online[0], "the labels before training do not change"
+    assert all(c == 0 for c in frozen[label_rounds + 1 :]), "nothing asked after round R"
+    if label_rounds >= rounds - 1:
+        assert frozen == online, "R covering every useful round is the online schedule"
+
+
+def test_label_rounds_by_hand_and_zero_is_the_online_schedule():
+    cfg = loop.RLHFConfig(label_budget=25, initial_fraction=0.4, queries_per_round=3)
+    assert cfg.label_rounds == 0
+    assert loop.label_schedule(cfg.replace(label_rounds=1), 19) == [10, 15] + [0] * 18
+    assert loop.label_schedule(cfg.replace(label_rounds=3), 19) == [10, 5, 5, 5] + [0] * 16  # cap ceil(15 / 3)
+    # the lesson's schedule as computed before label_rounds existed (main at 3f16d09)
+    lesson = [10, 2, 2, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0]
+    assert loop.label_schedule(tasks.lesson_config(label_rounds=0), 19) == lesson
+    with pytest.raises(ValueError, match=r"RLHFConfig.label_rounds=-1 is out of range"):
+        loop.RLHFConfig(label_rounds=-1)
+
+
 def test_lesson_config_is_notebook_04s_main_run_and_its_oracle_has_a_stream_per_seed():
     config = tasks.lesson_config()
     assert (config.env_id, config.label_budget, config.total_steps, config.noise_prob) == (
@@ -187,6 +212,26 @@ def test_oracle_loop_end_to_end(tmp_path):
     # history saves and reloads
     tasks.save_history(history, tmp_path / "history.json")
     assert tasks.load_history(tmp_path / "history.json") == json.loads(json.dumps(history))
+
+
+def test_label_rounds_freezes_the_predictor_even_when_a_person_lags_behind():
+    """After round ``label_rounds`` nothing more is asked, not even labels a slow labeler still owes."""
+
+    class Slow(labelers.OracleLabeler):
+        def room(self, due, queue_limit):
+            return min(due, 1)  # one pair at a time, as a person with a full queue
+
+    frozen = loop.RLHFLoop(loop.RLHFConfig(**TINY, label_rounds=1), Slow(rng=np.random.default_rng(1)), seed=0)
+    assert frozen.schedule == [4, 4, 0, 0]
+    frozen.run(max_rounds=2)
+    weights = [p.detach().clone() for p in frozen.reward.net.parameters()]
+    frozen.run()
+    assert {r.meta["round"] for r in frozen.records} == {0, 1} and len(frozen.records) == 5
+    assert frozen.reward.num_fits == 2
+    assert all(torch.equal(a, b) for a, b in zip(weights, frozen.reward.net.parameters())), "frozen from round 2"
+    online = loop.RLHFLoop(loop.RLHFConfig(**TINY), Slow(rng=np.random.default_rng(1)), seed=0)
+    online.run()
+    assert max(r.meta["round"] for r in online.records) > 1  # the control: without it, the owed labels come later
 
 
 def test_untrained_agent_is_where_a_run_starts():

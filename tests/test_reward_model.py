@@ -1,16 +1,14 @@
 """Reward predictor: Bradley-Terry maths against closed forms, learning Pendulum's reward from oracle labels
-(and failing to from shuffled ones), robustness to flipped labels, disagreement, checkpoints, the wrapper."""
+(and failing to from shuffled ones), robustness to flipped labels, disagreement, pessimism, checkpoints."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium.utils.env_checker import check_env
 
 from rlhf_lite import envs, rollouts
 from rlhf_lite import reward_model as rm
@@ -251,6 +249,38 @@ def test_reward_is_normalised_and_matches_members(trained, pendulum):
     np.testing.assert_allclose(ens.segment_returns([pool[0]])[:, 0], raw.sum(1), rtol=1e-5)
 
 
+def test_pessimistic_reward_is_mean_minus_k_std_of_the_members():
+    """``pessimism = k``: ``(mean - k * std) / mean_scale`` over standardised members, against hand values."""
+    env = envs.make_env("Pendulum-v1")
+    raw = torch.tensor([[1.0, 2.0], [3.0, 4.0], [7.0, 9.0]])  # [M=3, B=2] raw member outputs
+    obs, act = np.zeros((2, 3), np.float32), np.zeros((2, 1), np.float32)
+
+    def ensemble(k):
+        ens = rm.RewardEnsemble(
+            env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=3, pessimism=k), seed=0
+        )
+        ens.net = lambda feats: raw  # known member outputs
+        ens.member_mean, ens.member_std = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([1.0, 1.0, 2.0])
+        ens.mean_scale = 2.0
+        return ens
+
+    # z = [[1, 2], [3, 4], [3, 4]]: means [7/3, 10/3], sample stds sqrt(4/3) and sqrt(4/3)
+    plain = ensemble(0.0).reward(obs, act)
+    np.testing.assert_allclose(plain, [7 / 6, 10 / 6], rtol=1e-6)
+    np.testing.assert_allclose(
+        ensemble(0.5).reward(obs, act),
+        [(7 / 3 - 0.5 * math.sqrt(4 / 3)) / 2, (10 / 3 - 0.5 * math.sqrt(4 / 3)) / 2],
+        rtol=1e-6,
+    )
+    z = (raw - torch.tensor([[0.0], [0.0], [1.0]])) / torch.tensor([[1.0], [1.0], [2.0]])
+    assert np.array_equal(plain, (z.mean(0) / 2.0).numpy().astype(np.float64)), "k = 0 is the plain mean, bit for bit"
+    assert rm.RewardModelConfig().pessimism == 0.0
+    with pytest.raises(ValueError, match=r"RewardModelConfig.pessimism=1.0 needs ensemble_size >= 2"):
+        rm.RewardModelConfig(ensemble_size=1, pessimism=1.0)
+    with pytest.raises(ValueError, match=r"RewardModelConfig.pessimism=-1 is out of range"):
+        rm.RewardModelConfig(pessimism=-1)
+
+
 def test_segments_of_different_lengths_are_masked(trained, pendulum):
     ens, pool = trained[0], pendulum[2]
     short = rollouts.Segment(pool[1].observations[:7], pool[1].actions[:7], pool[1].true_rewards[:7])
@@ -371,35 +401,29 @@ def test_load_rejects_other_files(tmp_path):
         rm.RewardEnsemble.load(str(p))
 
 
-def test_learned_reward_wrapper(trained):
-    ens = trained[0]
-    env = rm.LearnedReward(envs.make_env("Pendulum-v1"), ens)
-    check_env(env, skip_render_check=True)
-    ref = envs.make_env("Pendulum-v1")
-    obs, _ = env.reset(seed=3)
-    ref_obs, _ = ref.reset(seed=3)
-    for t in range(5):
-        action = np.array([0.5 * t - 1.0], dtype=np.float32)
-        expected = ens.reward(obs[None], action[None])[0]
-        obs, r, term, trunc, info = env.step(action)
-        ref_obs, ref_r, *_ = ref.step(action)
-        assert r == pytest.approx(expected)
-        assert info["true_reward"] == pytest.approx(ref_r)
-        np.testing.assert_array_equal(obs, ref_obs)
-    with pytest.raises(ValueError, match="does not match the reward model"):
-        rm.LearnedReward(envs.make_env("CartPole-v1"), ens)
-
-
-def test_learned_reward_wrapper_discrete():
-    env = envs.make_env("CartPole-v1")
-    ens = rm.RewardEnsemble(env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=2), seed=0)
-    wrapped = rm.LearnedReward(envs.make_env("CartPole-v1"), ens)
-    check_env(wrapped, skip_render_check=True)
-    assert isinstance(wrapped, gym.Wrapper)
+def test_accuracy_on_scores_clear_answers_only_and_frozen_belief_stays_put(trained, pendulum):
+    ens, pool = trained[0], pendulum[3]
+    left, right = pool[:12], pool[12:24]
+    targets = [1.0, 0.0, 0.5, float("nan")] * 3  # left, right, equal (no winner), can't tell (dropped)
+    clear = [i for i, t in enumerate(targets) if t in (0.0, 1.0)]
+    prob = ens.preference_probability([left[i] for i in clear], [right[i] for i in clear]).mean(0)
+    by_hand = np.mean((prob > 0.5) == (np.array([targets[i] for i in clear]) > 0.5))
+    assert ens.accuracy_on(list(zip(left, right, targets))) == pytest.approx(by_hand)
+    assert ens.accuracy_on([(left[0], right[0], 0.5)]) is None and ens.accuracy_on([]) is None
+    fresh = rm.RewardEnsemble(pendulum[0], pendulum[1], seed=0)
+    assert fresh.accuracy_on(list(zip(left, right, targets))) is None, "no predictor before the first fit"
+    training = ens.copy()
+    belief = training.frozen_belief()
+    before = belief(left[0], right[0])
+    assert before.shape == (ens.ensemble_size,)
+    np.testing.assert_array_equal(before, ens.preference_probability([left[0]], [right[0]])[:, 0])
+    training.fit(left[:4], right[:4], [0.0, 1.0, 0.0, 1.0])  # the original trains on
+    np.testing.assert_array_equal(belief(left[0], right[0]), before)  # the belief shown stays what it was
+    assert not np.array_equal(training.preference_probability([left[0]], [right[0]])[:, 0], before)
 
 
 def test_discrete_observations_gridworld():
-    # a tabular task: observations and actions both one-hot; the wrapper passes gymnasium's checker
+    # a tabular task: observations and actions both one-hot
     env = envs.make_env("rlhf_lite/GridWorld-v0", seed=0, horizon=12)
     ens = rm.RewardEnsemble(
         env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=2, min_updates=5), seed=0
@@ -412,7 +436,6 @@ def test_discrete_observations_gridworld():
     assert ens.reward(np.array([0, 1, 2]), np.array([1, 1, 3])).shape == (3,)
     with pytest.raises(ValueError, match="observations hold"):
         ens.reward(np.array([0, 999]), np.array([1, 1]))
-    check_env(rm.LearnedReward(envs.make_env("rlhf_lite/GridWorld-v0", horizon=12), ens), skip_render_check=True)
 
 
 def test_observation_only_inputs_equal_zeroed_actions():
@@ -443,7 +466,7 @@ def test_old_checkpoint_forms_still_load(tmp_path):
     ens = rm.RewardEnsemble(env.observation_space, env.action_space, rm.RewardModelConfig(ensemble_size=1), seed=0)
     state = ens.state_dict()
     assert isinstance(state["observation_space"]["low"], list)
-    old = dict(state, config={k: v for k, v in state["config"].items() if k != "inputs"})
+    old = dict(state, config={k: v for k, v in state["config"].items() if k not in ("inputs", "pessimism")})
     old["observation_space"] = dict(
         state["observation_space"],
         low=torch.tensor(env.observation_space.low, dtype=torch.float64),
