@@ -115,21 +115,6 @@ def discounted_return(rewards: np.ndarray, gamma: float) -> float:
     return float(np.sum(rewards * gamma ** np.arange(len(rewards))))
 
 
-def returns_to_go(rewards: np.ndarray, gamma: float = 1.0) -> np.ndarray:
-    """``G[t] = rewards[t] + gamma * G[t+1]``: the (discounted) return from each step on. Shape ``[T]``.
-
-    Computed backwards in one pass, from the last step (whose return is its own reward) to the first.
-    """
-    _check_gamma(gamma)
-    rewards = np.asarray(rewards, dtype=np.float64)
-    out = np.zeros_like(rewards)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = rewards[t] + gamma * running
-        out[t] = running
-    return out
-
-
 def gae(
     rewards: np.ndarray,
     values: np.ndarray,

@@ -151,7 +151,6 @@ def test_gae_with_lambda_one_is_discounted_return_minus_value():
 def test_returns_and_discounting_by_hand():
     rewards = np.array([0.0, 0.0, 10.0])
     assert rollouts.discounted_return(rewards, 0.9) == pytest.approx(8.1)
-    assert np.allclose(rollouts.returns_to_go(rewards, 0.9), [8.1, 9.0, 10.0])
     assert rollouts.discounted_return(np.ones(4), 1.0) == 4.0
 
 
@@ -425,3 +424,146 @@ def test_pendulum_episodes_mixes_repeat_and_differ():
     assert np.array_equal(seeded[1].observations[0], envs.make_env("Pendulum-v1", horizon=30).reset(seed=6)[0])
     with pytest.raises(ValueError, match="mix='fifths'"):
         agents.pendulum_episodes(env, 2, np.random.default_rng(0), mix="fifths")
+
+
+# ---------------------------------------------------------------------------------------------------
+# PPO's clipped surrogate, the reference policy, the KL from it and the KL penalty
+# ---------------------------------------------------------------------------------------------------
+def test_clipped_surrogate_against_hand_values():
+    """ratios 1.5, 0.5, 1, 1.1 with advantages 1, -1, 2, 1 and clip 0.2: the terms are max(-A r, -A clip(r)) =
+    -1.2, 0.8, -2, -1.1 (the first two clipped: no gradient), mean -0.875."""
+    logp_new = torch.tensor([math.log(1.5), math.log(0.5), 0.0, math.log(1.1)], requires_grad=True)
+    loss = agents.ppo.clipped_surrogate(logp_new, torch.zeros(4), torch.tensor([1.0, -1.0, 2.0, 1.0]), 0.2)
+    assert loss.shape == () and math.isclose(float(loss.detach()), -0.875, abs_tol=1e-6)
+    loss.backward()
+    # d/dlogp of -A r / 4 = -A r / 4 where unclipped; 0 where the clip holds the ratio
+    assert torch.allclose(logp_new.grad, torch.tensor([0.0, 0.0, -0.5, -1.1 / 4]), atol=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        agents.ppo.clipped_surrogate(torch.zeros(3), torch.zeros(3), torch.zeros(2), 0.2)
+
+
+def _constant_policy(agent, logits=None, mean=None, log_std=None, net=None):
+    """Make ``net`` (default the agent's) state-independent: last layer's weights 0, its bias the given
+    logits / mean, and (Gaussian) log_std set."""
+    net = net or agent.net
+    with torch.no_grad():
+        net.actor[-1].weight.zero_()
+        net.actor[-1].bias.copy_(torch.tensor(logits if logits is not None else mean))
+        if log_std is not None:
+            net.log_std.copy_(torch.tensor(log_std))
+
+
+def test_kl_from_reference_against_hand_values():
+    obs = np.random.default_rng(0).uniform(-1, 1, (5, 4)).astype(np.float32)
+    disc = agents.PPOAgent(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3), agents.PPOConfig(), seed=0)
+    assert disc.kl_from_reference(obs) == 0.0  # the reference is the initial policy
+    _constant_policy(disc, logits=np.log([0.5, 0.25, 0.25]))
+    _constant_policy(disc, logits=np.log([1 / 3, 1 / 3, 1 / 3]), net=disc.reference.net)
+    expected = 0.5 * math.log(1.5) + 2 * 0.25 * math.log(0.75)  # sum p log(p / q)
+    assert math.isclose(disc.kl_from_reference(obs), expected, rel_tol=1e-5)
+    # two diagonal Gaussians: N([1, -0.5], [2, 1]^2) from N([0, 0], 1): log(1/2) + (4 + 1)/2 - 1/2 + (1 + 1/4)/2 - 1/2
+    cont = agents.PPOAgent(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Box(-2, 2, (2,)), agents.PPOConfig(), seed=0)
+    _constant_policy(cont, mean=[1.0, -0.5], log_std=[math.log(2.0), 0.0])
+    _constant_policy(cont, mean=[0.0, 0.0], log_std=[0.0, 0.0], net=cont.reference.net)
+    assert math.isclose(cont.kl_from_reference(obs), math.log(0.5) + 2.0 + 0.125, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        cont.kl_from_reference(obs[:0])
+
+
+def test_kl_from_reference_with_gsde_matches_a_monte_carlo_estimate():
+    """gSDE: the exact KL of the state-dependent Gaussians equals E_pi[log pi - log pi_ref] over sampled actions."""
+    cfg = agents.PPOConfig(use_sde=True, log_std_init=-0.5)
+    agent = agents.PPOAgent(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-100, 100, (1,)), cfg, seed=0)
+    with torch.no_grad():  # move the policy: a shifted mean and a wider spread
+        agent.net.actor[-1].bias.add_(0.3)
+        agent.net.log_std.add_(0.4)
+    state = np.array([[0.2, -0.4, 0.9]], np.float32)
+    x = torch.from_numpy(state).expand(50_000, 3)
+    with torch.no_grad():
+        actions, logp = agent.net.sample(x, torch.Generator().manual_seed(0))
+        logq, _ = agent.reference.net.evaluate(x, actions)
+    estimate = float((logp - logq).mean())
+    exact = agent.kl_from_reference(state)
+    assert exact > 0.05 and math.isclose(exact, estimate, rel_tol=0.05)
+
+
+def test_set_reference_snapshots_and_training_moves_away():
+    agent, _ = agents.train_ppo("CartPole-v1", agents.PPOConfig(**TINY), seed=0, total_steps=64, progress=False)
+    obs = np.random.default_rng(1).normal(scale=0.1, size=(50, 4)).astype(np.float32)
+    assert agent.kl_from_reference(obs) > 0  # moved from the initial policy
+    agent.set_reference()
+    assert agent.kl_from_reference(obs) == 0.0
+    vec = envs.make_vec_env("CartPole-v1", 2, 1)
+    agent.learn(vec, 64, progress=False)
+    vec.close()
+    assert agent.kl_from_reference(obs) > 0  # the snapshot is a copy: training does not drag it along
+
+
+def test_kl_penalty_is_folded_into_the_learned_reward(monkeypatch):
+    """kl_coef = beta: PPO's rewards are reward_fn - beta * (log pi(a|s) - log pi_ref(a|s)) of each sampled
+    action, with pi the policy that acted; computed here by hand from a copy of both networks."""
+    import copy
+
+    from rlhf_lite.agents import ppo
+
+    beta = 0.5
+    vec = envs.make_vec_env("CartPole-v1", 2, 0)
+    agent = agents.PPOAgent(
+        vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY, kl_coef=beta), seed=0
+    )
+    with torch.no_grad():  # a reference that differs from the policy
+        agent.reference.net.actor[-1].bias.copy_(torch.tensor([0.7, -0.7]))
+    acting, reference = copy.deepcopy(agent.net), copy.deepcopy(agent.reference.net)
+    seen, batches = [], []
+    real_gae = ppo.rollouts.gae
+    monkeypatch.setattr(
+        ppo.rollouts, "gae", lambda rewards, *a: (seen.append(rewards.copy()), real_gae(rewards, *a))[1]
+    )
+    history = agent.learn(
+        vec, 32, reward_fn=lambda o, a: np.full(len(o), 2.0), rollout_hook=batches.append, progress=False
+    )
+    vec.close()
+    obs = torch.from_numpy(batches[0]["observations"].reshape(-1, 4))
+    act = torch.from_numpy(batches[0]["actions"].reshape(-1))
+    with torch.no_grad():
+        logp, _ = acting.evaluate(obs, act)
+        logq, _ = reference.evaluate(obs, act)
+    expected = 2.0 - beta * (logp - logq).numpy().astype(np.float64)
+    assert np.allclose(seen[0].reshape(-1), expected, atol=1e-5)  # no episode was cut off: no bootstrap term
+    assert math.isclose(history[0]["kl_estimate"], float((logp - logq).mean()), rel_tol=1e-4)
+
+
+def test_kl_coef_zero_never_evaluates_the_reference(monkeypatch):
+    vec = envs.make_vec_env("CartPole-v1", 2, 0)
+    agent = agents.PPOAgent(vec.single_observation_space, vec.single_action_space, agents.PPOConfig(**TINY), seed=0)
+
+    def refuse(*args):
+        raise AssertionError("the reference policy was evaluated with kl_coef = 0")
+
+    monkeypatch.setattr(agent.reference, "log_prob", refuse)
+    history = agent.learn(vec, 32, progress=False)
+    vec.close()
+    assert "kl_estimate" not in history[0]
+    with pytest.raises(ValueError, match="PPOConfig.kl_coef"):
+        agents.PPOConfig(kl_coef=-0.1)
+
+
+def test_checkpoint_keeps_the_reference_with_a_kl_penalty_and_old_files_load(tmp_path):
+    cfg = agents.PPOConfig(**TINY, kl_coef=0.1, norm_obs=True)
+    agent, _ = agents.train_ppo("Pendulum-v1", cfg, seed=0, total_steps=64, progress=False)
+    obs = np.random.default_rng(2).normal(size=(20, 3)).astype(np.float32)
+    kl = agent.kl_from_reference(obs)
+    assert kl > 0
+    agent.save(tmp_path / "kl.pt")
+    loaded = agents.PPOAgent.from_checkpoint(tmp_path / "kl.pt")
+    assert math.isclose(loaded.kl_from_reference(obs), kl, rel_tol=1e-6)
+    # a checkpoint from before the KL penalty: no kl_coef in its config, no reference; it loads, and the
+    # loaded policy is the reference
+    plain, _ = agents.train_ppo("Pendulum-v1", agents.PPOConfig(**TINY), seed=0, total_steps=32, progress=False)
+    state = plain.state_dict()
+    assert "reference" not in state
+    del state["config"]["kl_coef"]
+    torch.save(state, tmp_path / "old.pt")
+    old = agents.PPOAgent.from_checkpoint(tmp_path / "old.pt")
+    assert old.config.kl_coef == 0.0 and old.kl_from_reference(obs) == 0.0
+    assert np.array_equal(old.act(obs, deterministic=True), plain.act(obs, deterministic=True))

@@ -16,6 +16,19 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 EXPECTED = {
     "faults.py": {"rows", "lost_acknowledged", "trials"},
     "lm_pretrain.py": {"wall_s", "val_loss", "well_formed", "tokens_per_s"},
+    "lm_rlhf.py --method bon": {"win_rate", "kl", "reward_accuracy", "wall_s", "n"},
+    "lm_rlhf.py --method dpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "chosen_reward", "rejected_reward"},
+    "lm_rlhf.py --method grpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "curve"},
+    "lm_rlhf.py --method ppo": {"win_rate", "kl", "proxy", "gold", "reward_accuracy", "wall_s", "method_s", "curve"},
+    "overoptimisation.py": {
+        "untrained_true_return",
+        "frozen",
+        "online",
+        "frozen_kl",
+        "frozen_pessimistic",
+        "total_wall_s",
+    },
+    "overoptimisation.py --partway": {"untrained_true_return", "frozen", "frozen_kl", "total_wall_s"},
     "ppo_cartpole.py": {"env_steps", "wall_s", "eval_return"},
     "reward_model.py": {"env_id", "seed"},
     "rlhf_pendulum.py": {

@@ -8,7 +8,8 @@ Read in this order:
 * :mod:`.networks`: the policy network PPO trains, and running normalisation.
 * :mod:`.ppo` (settings in :mod:`.ppo_config`): :class:`PPOAgent`, the workhorse of RLHF (CleanRL-style
   PPO over a vector of environments). The RLHF loop swaps the environment's reward for a learned one
-  through ``learn(..., reward_fn=...)``.
+  through ``learn(..., reward_fn=...)``; ``PPOConfig.kl_coef`` adds RLHF's KL penalty to a reference policy
+  (:mod:`.reference`: :class:`ReferencePolicy`, the exact KL); checkpoints in :mod:`.ppo_checkpoint`.
 * :mod:`.evaluation`: :func:`evaluate`, the one greedy evaluation every caller uses.
 * :mod:`.controllers`: a scripted Pendulum swing-up and the clip pool built from it (not learners).
 
@@ -23,9 +24,10 @@ machine is busy); this package leaves global torch settings alone.
 from .controllers import pendulum_episodes, pendulum_swing_up
 from .evaluation import evaluate
 from .networks import PolicyNet, RunningMeanStd
-from .ppo import PPOAgent, train_ppo
+from .ppo import PPOAgent, clipped_surrogate, train_ppo
 from .ppo_config import PRESETS, PPOConfig
 from .progress import Callback
+from .reference import ReferencePolicy
 from .tabular import QLearningConfig, QLearningResult, greedy_policy, q_learning, value_iteration
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "PolicyNet",
     "QLearningConfig",
     "QLearningResult",
+    "ReferencePolicy",
     "RunningMeanStd",
+    "clipped_surrogate",
     "evaluate",
     "greedy_policy",
     "pendulum_episodes",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,6 @@ from gymnasium import spaces
 from torch import nn
 
 from rlhf_lite import envs, rollouts
-from rlhf_lite import spaces as space_codec
 
 from .evaluation import evaluate
 from .networks import (
@@ -28,15 +26,42 @@ from .networks import (
     _obs_dim,
     _single_obs_policy,
 )
+from .ppo_checkpoint import PPOCheckpoints
 from .ppo_config import PPOConfig
 from .progress import Callback, _progress_bar
+from .reference import ReferencePolicy, exact_kl
 
 
-class PPOAgent:
+def clipped_surrogate(
+    logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7), a scalar to minimise.
+
+    ``logp_new``: log-probabilities of the taken actions under the policy being trained (with gradients),
+    ``logp_old``: the same under the policy that collected them, ``advantages``: how much better than expected
+    each action was; all of one shape (``[B]`` for B steps, or ``[B, T]`` tokens). The loss is
+    ``mean(max(-A * ratio, -A * clamp(ratio, 1 - clip, 1 + clip)))`` with ``ratio = exp(logp_new - logp_old)``:
+    the clip removes the incentive to move the ratio beyond ``1 +- clip`` in one update, which is what keeps
+    PPO's many epochs on one batch from wrecking the policy. Normalising ``advantages`` is the caller's choice.
+    """
+    if logp_new.shape != logp_old.shape or logp_new.shape != advantages.shape:
+        raise ValueError(
+            f"clipped_surrogate: logp_new {tuple(logp_new.shape)}, logp_old {tuple(logp_old.shape)} and advantages "
+            f"{tuple(advantages.shape)} must have one shape (one entry per action taken)"
+        )
+    ratio = (logp_new - logp_old).exp()
+    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip, 1 + clip)).mean()
+
+
+class PPOAgent(PPOCheckpoints):
     """A PPO actor-critic for one observation/action space, trainable on any number of ``learn`` calls.
 
     ``act(obs [B, *obs_shape]) -> actions [B, ...]`` is batched and gradient-free: the whole vector of
     environments costs one network call per step, which is what makes PPO fast on a laptop.
+
+    The agent keeps a *reference policy*, a frozen copy of itself taken at construction (and again whenever
+    :meth:`set_reference` is called): :meth:`kl_from_reference` measures how far the policy has moved from it,
+    and ``config.kl_coef > 0`` makes PPO pay for moving (RLHF's KL penalty).
     """
 
     def __init__(
@@ -75,6 +100,8 @@ class PPOAgent:
         self._ret_acc: np.ndarray | None = None
         self._lr_schedule: tuple[float, int | None] | None = None  # see set_lr_schedule
         self._lr_calls = 0
+        self.reference: ReferencePolicy  # see set_reference
+        self.set_reference()
 
     # -- acting ---------------------------------------------------------------------------------------
     def _prep(self, obs: np.ndarray) -> np.ndarray:
@@ -108,6 +135,27 @@ class PPOAgent:
         return evaluate(
             self, env_id, episodes=episodes, seed=seed, horizon=horizon, mark_end=mark_end, deterministic=deterministic
         )
+
+    # -- the reference policy: KL penalty and how far the policy has moved ---------------------------------
+    def set_reference(self) -> None:
+        """Snapshot the current policy (network and observation normalisation) as :attr:`reference`, a
+        :class:`~rlhf_lite.agents.reference.ReferencePolicy`. Done at construction, so by default the reference is
+        the initial policy; call it again to measure (and, with ``config.kl_coef > 0``, penalise) movement from
+        the policy as it is now, e.g. when the reward predictor is frozen."""
+        rms = self.obs_rms
+        self.reference = ReferencePolicy(self.net, self.observation_space, rms.mean, rms.var, self.config.norm_obs)
+
+    def kl_from_reference(self, observations: np.ndarray) -> float:
+        """Mean exact ``KL(pi || pi_ref)`` in nats over states ``observations [B, *obs_shape]`` (raw, as the env
+        gives them; :func:`~rlhf_lite.agents.reference.exact_kl`). 0 when the policy has not moved; measured on the
+        policy's own states it says how far training took it from the reference."""
+        obs = np.asarray(observations)
+        if len(obs) == 0:
+            raise ValueError("kl_from_reference: observations is empty: expected [B, *obs_shape] with B >= 1")
+        with torch.inference_mode():
+            x, x_ref = torch.from_numpy(self._prep(obs)), torch.from_numpy(self.reference.inputs(obs))
+            kl = exact_kl(self.net, x, self.reference.net, x_ref)
+        return float(kl.double().mean())
 
     # -- the step size across learn() calls -----------------------------------------------------------
     def set_lr_schedule(self, learning_rate: float, calls: int | None, done: int = 0) -> None:
@@ -153,10 +201,13 @@ class PPOAgent:
         Call again to continue: the agent keeps its running episodes on ``vec_env`` (a different vector env is
         reset first). ``reward_fn(obs [B, *obs_shape], actions [B, *act_shape]) -> rewards [B]`` replaces the
         env reward for learning, called once per rollout on all ``B = num_steps * num_envs`` steps; the
-        true reward is still reported in ``episode_returns``. ``rollout_hook`` (or ``self.rollout_hook``)
-        receives each rollout as numpy arrays: ``observations [T, N, ...]``, ``actions [T, N, ...]`` (as the
-        env got them), ``true_rewards``, ``dones``, ``terminated``, ``truncated`` ``[T, N]``. Note that with
-        same-step autoreset, ``observations[t + 1]`` after a done is the next episode's first observation.
+        true reward is still reported in ``episode_returns``. With ``config.kl_coef = beta > 0`` PPO learns from
+        ``reward - beta * (log pi(a|s) - log pi_ref(a|s))`` per step (the sampled action's estimate of the KL
+        from the reference policy, folded into the reward as in InstructGPT; before reward scaling).
+        ``rollout_hook`` (or ``self.rollout_hook``) receives each rollout as numpy arrays: ``observations
+        [T, N, ...]``, ``actions [T, N, ...]`` (as the env got them), ``true_rewards``, ``dones``, ``terminated``,
+        ``truncated`` ``[T, N]``. Note that with same-step autoreset, ``observations[t + 1]`` after a done is the
+        next episode's first observation.
         ``callback(info)`` runs after every iteration (see :meth:`_info`); returning True stops.
         """
         c = self.config
@@ -264,6 +315,12 @@ class PPOAgent:
                 rewards = learned.reshape(T, N)
             else:
                 rewards = rew_buf.copy()
+            if c.kl_coef > 0:  # the KL penalty: beta * (log pi - log pi_ref) of each sampled action
+                ref_logp = self.reference.log_prob(
+                    obs_buf.reshape((T * N,) + obs_shape), raw_act_buf.reshape((T * N,) + raw_act_buf.shape[2:])
+                ).reshape(T, N)
+                kl_step = logp_buf.astype(np.float64) - ref_logp
+                rewards = rewards - c.kl_coef * kl_step
             if c.norm_reward:
                 rewards = self._scale_rewards(rewards, dones)
             with torch.no_grad():
@@ -275,6 +332,8 @@ class PPOAgent:
             info = self._info(finished, finished_len, losses, start)
             if reward_fn is not None:
                 info["mean_learned_reward"] = float(learned.mean())
+            if c.kl_coef > 0:
+                info["kl_estimate"] = float(kl_step.mean())  # mean log pi - log pi_ref of the rollout's actions
             history.append(info)
             if not math.isnan(info["mean_return"]):
                 bar.set_postfix_str(f"mean return {info['mean_return']:.1f}")
@@ -316,12 +375,10 @@ class PPOAgent:
             for lo in range(0, B - mb + 1, mb):
                 i = slice(None) if order is None else order[lo : lo + mb]
                 logp, entropy = self.net.evaluate(x[i], acts[i])
-                log_ratio = logp - old_logp[i]
-                ratio = log_ratio.exp()
                 a = adv[i]
                 if c.norm_adv and mb < B and mb > 1:
                     a = (a - a.mean()) / (a.std() + 1e-8)
-                pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - c.clip_coef, 1 + c.clip_coef)).mean()
+                pg_loss = clipped_surrogate(logp, old_logp[i], a, c.clip_coef)
                 v = self.net.value(x[i])
                 if c.clip_vloss:
                     v_clipped = old_v[i] + (v - old_v[i]).clamp(-c.clip_coef, c.clip_coef)
@@ -339,6 +396,8 @@ class PPOAgent:
                 # diagnostics cost time: gather them on the last epoch only (approx KL every step if target_kl)
                 if last_epoch or c.target_kl > 0:
                     with torch.no_grad():
+                        log_ratio = logp - old_logp[i]
+                        ratio = log_ratio.exp()
                         approx_kl = float(((ratio - 1) - log_ratio).mean())
                     if c.target_kl > 0 and approx_kl > c.target_kl:
                         stop = True
@@ -347,7 +406,7 @@ class PPOAgent:
                         stats["policy_loss"].append(float(pg_loss.detach()))
                         stats["value_loss"].append(float(v_loss.detach()))
                         stats["entropy"].append(float(ent.detach()))
-                        stats["clipfrac"].append(float(((ratio.detach() - 1).abs() > c.clip_coef).float().mean()))
+                        stats["clipfrac"].append(float(((ratio - 1).abs() > c.clip_coef).float().mean()))
                     if stop:
                         break
             if stop:
@@ -369,84 +428,6 @@ class PPOAgent:
             "learning_rate": float(self.optimizer.param_groups[0]["lr"]),
             "wall_s": time.perf_counter() - start,
         }
-
-    # -- saving ---------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Everything needed to continue training, as tensors and plain values (``torch.load(weights_only=True)``
-        safe): network, optimizer, normalisation statistics, sampling generator, counters, config, spaces."""
-        return {
-            "format": "rlhf_lite.PPOAgent/1",
-            "config": self.config.to_dict(),
-            "observation_space": space_codec.to_dict(self.observation_space),
-            "action_space": space_codec.to_dict(self.action_space),
-            "seed": self.seed,
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "obs_rms": self.obs_rms.state_dict(),
-            "ret_rms": self.ret_rms.state_dict(),
-            "generator": self.generator.get_state(),
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "recent_returns": list(self.recent_returns),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Load :meth:`state_dict` output; a checkpoint for other spaces or network sizes raises ``ValueError``."""
-        if state.get("format") != "rlhf_lite.PPOAgent/1":
-            raise ValueError(
-                f"not a PPOAgent checkpoint: format={state.get('format')!r}, expected 'rlhf_lite.PPOAgent/1'"
-            )
-        for key, space in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if state[key] != space_codec.to_dict(space):
-                raise ValueError(
-                    f"checkpoint {key} {state[key]} does not match this agent's {space_codec.to_dict(space)}"
-                )
-        try:
-            self.net.load_state_dict(state["net"])
-        except RuntimeError as e:
-            raise ValueError(f"checkpoint network does not fit this agent's config: {e}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.obs_rms.load_state_dict(state["obs_rms"])
-        self.ret_rms.load_state_dict(state["ret_rms"])
-        self.generator.set_state(state["generator"])
-        self.env_steps, self.iteration = int(state["env_steps"]), int(state["iteration"])
-        self.recent_returns = collections.deque(state["recent_returns"], maxlen=20)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write :meth:`state_dict` to ``path`` atomically (:func:`rlhf_lite.checkpoints.save_torch`: written
-        aside, fsynced, renamed), so a crash never leaves half a file."""
-        from rlhf_lite import checkpoints
-
-        checkpoints.save_torch(path, self.state_dict())
-
-    def load(self, path: str | os.PathLike) -> PPOAgent:
-        """Load weights and training state saved by :meth:`save` into this agent; returns ``self``. An
-        unreadable, foreign or non-finite file, or one for other spaces, raises ``CheckpointError`` naming it."""
-        from rlhf_lite import checkpoints
-
-        state = checkpoints.load_torch(path, "rlhf_lite.PPOAgent/1")
-        try:
-            self.load_state_dict(state)
-        except (ValueError, RuntimeError, KeyError, TypeError) as e:
-            raise checkpoints.CheckpointError(f"{os.fspath(path)}: {str(e).strip().splitlines()[0]}") from None
-        return self
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike) -> PPOAgent:
-        """A new agent rebuilt from a file written by :meth:`save` (config and spaces are stored in it)."""
-        from rlhf_lite import checkpoints
-
-        state = checkpoints.load_torch(path, "rlhf_lite.PPOAgent/1")
-        try:
-            agent = cls(
-                space_codec.from_dict(state["observation_space"]),
-                space_codec.from_dict(state["action_space"]),
-                PPOConfig(**state["config"]),
-                seed=state["seed"],
-            )
-        except (ValueError, KeyError, TypeError) as e:
-            raise checkpoints.CheckpointError(f"{os.fspath(path)}: cannot rebuild the agent it holds ({e})") from None
-        return agent.load(path)
 
 
 def train_ppo(

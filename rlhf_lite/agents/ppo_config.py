@@ -53,6 +53,14 @@ class PPOConfig(Config):
     target_kl: float = param(
         0.0, "stop an update early when approximate KL exceeds this (0 = never)", low=0.0, high=10.0
     )
+    kl_coef: float = param(
+        0.0,
+        "how strongly to keep the policy close to a reference policy (by default the one it started as): each "
+        "step's reward loses kl_coef times how much more likely the new policy was to take that action than the "
+        "reference (log pi - log pi_ref), so drifting far from it costs reward (0 = no penalty)",
+        low=0.0,
+        high=100.0,
+    )
     hidden_size: int = param(64, "units per hidden layer (policy and value networks are separate)", low=1, high=4096)
     num_layers: int = param(2, "hidden layers per network", low=1, high=8)
     activation: str = param("tanh", "hidden-layer nonlinearity", choices=("tanh", "relu"))
