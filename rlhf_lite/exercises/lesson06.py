@@ -1,5 +1,5 @@
 """Lesson 06's exercises, RLHF for language models: the reward a completion's tokens get under PPO with a KL
-penalty, GRPO's group-normalised advantage, and the DPO loss from four log-probabilities.
+penalty, the DPO loss from four log-probabilities, and GRPO's group-normalised advantage.
 
 Each checker tries the reader's function on small worked examples and names the typical mistake its answers
 reproduce (the score on every token, a flipped sign, normalising over the whole batch, a missing log...).
@@ -16,7 +16,7 @@ import numpy as np
 
 from rlhf_lite.exercises.checking import Check, as_array, call, exercise, fail, fmt, register, verdict
 
-__all__ = ["check_token_rewards", "check_group_advantages", "check_dpo_loss"]
+__all__ = ["check_token_rewards", "check_dpo_loss", "check_group_advantages"]
 
 
 def check_token_rewards(fn: Callable[[float, Any, Any, float], Any]) -> Check:
@@ -76,7 +76,7 @@ def _rows(x: np.ndarray) -> str:
 
 def check_group_advantages(fn: Callable[[Any], Any]) -> Check:
     """Check ``fn(rewards) -> [G, K]``: ``rewards [G prompts, K completions each]``; each reward less its group's
-    mean, divided by its group's standard deviation (``np.std``, ``ddof=0``) plus ``1e-8``."""
+    mean, divided by its group's standard deviation (``np.std``, ``ddof=0``) plus ``1e-6``."""
     ex = "06.group_advantages"
     cases = [
         ([[1.0, 0.0, 0.5, 0.5]], "one prompt, four completions"),
@@ -105,26 +105,26 @@ def check_group_advantages(fn: Callable[[Any], Any]) -> Check:
             return fail(
                 ex,
                 f"on {what}, {shown} returned {_rows(arr)}: expected finite numbers. A group whose completions "
-                "all scored the same has a standard deviation of 0: add 1e-8 to it before dividing (its "
+                "all scored the same has a standard deviation of 0: add 1e-6 to it before dividing (its "
                 "advantages are then 0: nothing to learn from that prompt).",
             )
         got = arr
         mean, sd = r_.mean(1, keepdims=True), r_.std(1, keepdims=True)
-        want = (r_ - mean) / (sd + 1e-8)
+        want = (r_ - mean) / (sd + 1e-6)
         variants = {
             "normalise within each prompt's GROUP (axis 1, keepdims=True), not over the whole batch: a prompt "
             "whose completions all score high says nothing about which of them is better.": (r_ - r_.mean())
-            / (r_.std() + 1e-8),
+            / (r_.std() + 1e-6),
             "the group is a ROW (one prompt's completions, axis 1); axis 0 mixes different prompts.": (
                 r_ - r_.mean(0, keepdims=True)
             )
-            / (r_.std(0, keepdims=True) + 1e-8),
+            / (r_.std(0, keepdims=True) + 1e-6),
             "divide by the group's standard deviation too (that version, without it, is Dr. GRPO / RLOO-like; "
             "this exercise asks for GRPO's).": r_ - mean,
             "subtract the group's mean first: the advantage says how much better a completion is than its siblings.": r_
-            / (sd + 1e-8),
+            / (sd + 1e-6),
             "use np.std's default ddof=0 here (the group's own spread), not ddof=1.": (r_ - mean)
-            / (r_.std(1, ddof=1, keepdims=True) + 1e-8)
+            / (r_.std(1, ddof=1, keepdims=True) + 1e-6)
             if r_.shape[1] > 1
             else want,
         }
@@ -205,7 +205,7 @@ def token_rewards(score, logp, logp_ref, beta):
 _GROUP_ADVANTAGES = '''
 def group_advantages(rewards):
     """rewards [G, K]: the reward of each of K completions of each of G prompts. Return GRPO's advantages [G, K]:
-    each reward less its group's mean, divided by its group's std (np.std, ddof=0) plus 1e-8."""
+    each reward less its group's mean, divided by its group's std (np.std, ddof=0) plus 1e-6."""
     rewards = np.asarray(rewards, dtype=float)
     return rewards  # your code here
 '''
@@ -228,15 +228,15 @@ register(
         _TOKEN_REWARDS,
     ),
     exercise(
-        "06.group_advantages",
-        check_group_advantages,
-        "GRPO's advantage: each completion's reward normalised within the group of completions of its prompt",
-        _GROUP_ADVANTAGES,
-    ),
-    exercise(
         "06.dpo_loss",
         check_dpo_loss,
         "the DPO loss from the four log-probabilities of a labelled pair",
         _DPO_LOSS,
+    ),
+    exercise(
+        "06.group_advantages",
+        check_group_advantages,
+        "GRPO's advantage: each completion's reward normalised within the group of completions of its prompt",
+        _GROUP_ADVANTAGES,
     ),
 )

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rlhf_lite.labelers import SyncLabeler
 from rlhf_lite.lm.corpus import LEXICON, REQUEST, REVIEW, Attributes
 from rlhf_lite.preferences import ANSWERS
 
@@ -231,14 +232,19 @@ def _prompt_and_completion(item: Any) -> tuple[str, str]:
     )
 
 
-class SimulatedLabeler:
+class SimulatedLabeler(SyncLabeler):
     """A stand-in for the reader: compares two completions of one prompt by their gold :func:`score`.
 
     Answers like :class:`rlhf_lite.labelers.OracleLabeler`: with probability ``noise_prob`` a uniformly random
     ``"left"``/``"right"`` (a distracted person), otherwise the completion with the higher gold score, and
     ``"equal"`` when the scores are within ``equal_tol`` (two equally warm reviews are equally good).
     Items are ``(prompt, completion)`` string pairs or objects with ``.prompt`` and ``.completion``; both
-    must answer the same prompt. Headless runs must say they used it: ``name`` records its parameters.
+    must answer the same prompt. Headless runs must say they used it: ``name`` records its parameters
+    (``"simulated_gold_judge(noise=0.1)"``), and every record it answers carries that name.
+
+    It is a :class:`rlhf_lite.labelers.SyncLabeler`, so text pairs take the label path clips take:
+    ``labelers.label_pairs(labeler, [(TextItem, TextItem), ...], store)`` writes one
+    :class:`~rlhf_lite.preferences.PreferenceRecord` per answer, and a widget can fall back on it.
     """
 
     def __init__(self, noise_prob: float, rng: np.random.Generator | int | None, *, equal_tol: float = 0.0) -> None:
@@ -255,6 +261,7 @@ class SimulatedLabeler:
             )
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"SimulatedLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+        super().__init__()
         self.noise_prob, self.equal_tol, self.rng = float(noise_prob), float(equal_tol), rng
         self.random_answers = 0
         self.name = f"simulated_gold_judge(noise={self.noise_prob:g}" + (
@@ -274,6 +281,19 @@ class SimulatedLabeler:
             answer = "equal" if abs(diff) <= self.equal_tol else ("left" if diff > 0 else "right")
         assert answer in ANSWERS
         return answer
+
+    def state(self) -> dict[str, Any]:
+        """Its random stream (the noise) and how many answers were random: a resume answers as without the break."""
+        state: dict[str, Any] = {"random_answers": self.random_answers}
+        if self.rng is not None:
+            state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state`."""
+        if "rng" in state and self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
+        self.random_answers = int(state.get("random_answers", self.random_answers))
 
     def __repr__(self) -> str:
         return f"SimulatedLabeler(name={self.name!r})"

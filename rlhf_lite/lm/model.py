@@ -39,6 +39,7 @@ __all__ = [
     "generate",
     "completion_logprobs",
     "features",
+    "completion_states",
     "pad_batch",
     "save",
     "load",
@@ -255,16 +256,49 @@ def completion_logprobs(
 
 
 def features(
-    model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
+    model: TinyLM,
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    pad_id: int = 0,
+    *,
+    pool: str = "last",
 ) -> torch.Tensor:
-    """The last hidden state at each completion's final token (its last prompt token if empty): ``[B, d_model]``.
+    """One feature vector per completion for a reward head: ``[B, d_model]``.
 
-    By then the causal model has read the whole prompt and completion, so a linear head on it can score the
-    pair; a frozen LM gives a reward model features for free."""
+    ``pool="last"``: the last hidden state at the completion's final token (its last prompt token if empty); by
+    then the causal model has read the whole prompt and completion. ``pool="mean"``: the mean of the hidden
+    states over the completion's tokens (the last prompt token if empty), which keeps what each word said
+    (the reward model of :mod:`rlhf_lite.lm.reward` reads this). Gradients flow, so a reward model may
+    fine-tune the LM under its head."""
+    if pool not in ("last", "mean"):
+        raise ValueError(f"pool={pool!r} is not allowed: expected one of 'last', 'mean'")
     ids, p_len, c_len = pad_batch(prompts, completions, pad_id)
     _, hidden, _ = model(ids)
-    last = p_len + c_len - 1
-    return hidden[torch.arange(len(last)), last]
+    if pool == "last":
+        last = p_len + c_len - 1
+        return hidden[torch.arange(len(last)), last]
+    t = torch.arange(ids.shape[1])
+    start = torch.where(c_len > 0, p_len, p_len - 1)
+    inside = ((t[None, :] >= start[:, None]) & (t[None, :] < (p_len + c_len.clamp(min=1))[:, None])).float()
+    return (hidden * inside[..., None]).sum(1) / inside.sum(1, keepdim=True)
+
+
+def completion_states(
+    model: TinyLM, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hidden state each completion token was sampled from, and the padding mask.
+
+    Returns ``states [B, L, d_model]`` (entry ``[b, j]`` is the final hidden state at the position that predicts
+    completion token j, i.e. after the prompt and tokens ``< j``: the "state" of token j as an action) and
+    ``mask [B, L]``. A value head reads these (PPO's critic, one value per token)."""
+    ids, p_len, c_len = pad_batch(prompts, completions, pad_id)
+    _, hidden, _ = model(ids)
+    L = int(c_len.max()) if len(c_len) else 0
+    j = torch.arange(max(L, 1))
+    mask = j[None, :] < c_len[:, None]
+    pos = (p_len[:, None] - 1 + j[None, :]).clamp(max=ids.shape[1] - 1)
+    states = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1])) * mask[..., None]
+    return states[:, :L], mask[:, :L]
 
 
 class CheckpointError(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["token_rewards", "group_advantages", "dpo_loss"]
+__all__ = ["token_rewards", "dpo_loss", "group_advantages"]
 
 
 def token_rewards(score, logp, logp_ref, beta):
@@ -15,11 +15,11 @@ def token_rewards(score, logp, logp_ref, beta):
 
 
 def group_advantages(rewards):
-    """(r - mean of its group) / (std of its group + 1e-8), each row [K] of rewards [G, K] one group."""
+    """(r - mean of its group) / (std of its group + 1e-6), each row [K] of rewards [G, K] one group."""
     rewards = np.asarray(rewards, dtype=float)
     mean = rewards.mean(axis=1, keepdims=True)
     std = rewards.std(axis=1, keepdims=True)
-    return (rewards - mean) / (std + 1e-8)
+    return (rewards - mean) / (std + 1e-6)
 
 
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
