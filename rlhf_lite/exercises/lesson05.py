@@ -16,7 +16,7 @@ import numpy as np
 
 from rlhf_lite.exercises.checking import Check, call, exercise, fail, fmt, ok, register, verdict
 
-__all__ = ["check_kl_penalised_reward", "check_pessimistic_reward", "check_overoptimisation"]
+__all__ = ["check_overoptimisation", "check_kl_penalised_reward", "check_pessimistic_reward"]
 
 
 def _per_step(ex: str, value: Any, steps: int, shown: str, hint: str) -> tuple[np.ndarray | None, Check | None]:
@@ -218,7 +218,7 @@ def check_overoptimisation(fn: Callable[[Any, Any], Any]) -> Check:
     return ok(
         ex,
         "over-optimisation is the two curves parting: after the true return's peak the proxy keeps rising "
-        "while the true return falls. Part 1's plots show exactly that shape.",
+        "while the true return falls. pitfalls.overoptimisation reads a run the same way, with margins for 'clearly'.",
     )
 
 
@@ -251,6 +251,12 @@ def overoptimisation(true_returns, proxy_returns):
 
 register(
     exercise(
+        "05.overoptimisation",
+        check_overoptimisation,
+        "find the true return's peak in a run's history and whether the proxy kept rising after it",
+        _OVEROPTIMISATION,
+    ),
+    exercise(
         "05.kl_penalised_reward",
         check_kl_penalised_reward,
         "subtract the KL penalty beta * (log pi - log pi_ref) from each step's learned reward",
@@ -261,11 +267,5 @@ register(
         check_pessimistic_reward,
         "the pessimistic ensemble reward: mean minus k standard deviations over the members",
         _PESSIMISTIC_REWARD,
-    ),
-    exercise(
-        "05.overoptimisation",
-        check_overoptimisation,
-        "find the true return's peak in a run's history and whether the proxy kept rising after it",
-        _OVEROPTIMISATION,
     ),
 )

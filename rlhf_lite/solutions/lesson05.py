@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kl_penalised_reward", "pessimistic_reward", "overoptimisation"]
+__all__ = ["overoptimisation", "kl_penalised_reward", "pessimistic_reward"]
 
 
 def kl_penalised_reward(rewards, logp, logp_ref, beta):
