@@ -1,6 +1,7 @@
 """Lesson 05's machinery: the brakes as the experiments use them (a KL penalty to the policy at freezing time, a
 pessimistic ensemble reward) against hand-computed values, the frozen-predictor switch, branches that equal
-separate runs, the biased labelers, and a seeded check that over-optimisation is real (with a negative control)."""
+separate runs, the biased labelers, and a seeded check that over-optimisation is real, that a KL brake and online
+labels (same budget) do not show the fall (with a negative control)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def test_branches_equal_separate_runs():
 def test_presets_freeze_where_they_say_and_the_online_twin_spreads_the_same_budget():
     frozen, partway = pitfalls.frozen_config(), pitfalls.partway_config()
     assert frozen.initial_fraction == 1.0 and frozen.reward_inputs == "observation_action"
+    assert frozen.noise_prob == 0.0 and pitfalls.online_twin(frozen).noise_prob == 0.0  # one clean oracle for both
     assert partway.label_rounds == 8 and partway.total_steps == 120_000
     for config in (frozen, partway, pitfalls.frozen_config(fast=True), pitfalls.partway_config(fast=True)):
         twin = pitfalls.online_twin(config)
@@ -192,6 +194,8 @@ def test_biased_labelers_name_themselves_and_plug_into_the_loop():
 STAT_SEEDS = (0, 1, 2)
 FALL = 300.0
 """'Clearly below the peak': more than a third of the way from hanging (about -900) to balancing (about -100)."""
+GAIN = 200.0
+"""'Far above the frozen run': the issue's margin (benchmarks/overoptimisation.py reports the same difference)."""
 
 
 def fell_while_proxy_rose(result: pitfalls.Run, predicted: np.ndarray | None = None) -> bool:
@@ -203,23 +207,28 @@ def fell_while_proxy_rose(result: pitfalls.Run, predicted: np.ndarray | None = N
     return bool(predicted[-1] > predicted[peak] and true[-1] < true[peak] - FALL)
 
 
-@pytest.fixture(scope="module")
-def lesson_runs():
-    """The lesson's frozen run (:func:`pitfalls.frozen_config`: 25 random-policy labels, Pendulum, 80k steps)
-    for STAT_SEEDS, and its twin with the default KL brake (the same run up to the freeze, here round 0)."""
-    config = pitfalls.frozen_config()
+def lesson_check_runs(config: loop.RLHFConfig) -> dict[int, dict[str, pitfalls.Run]]:
+    """For STAT_SEEDS: the frozen run of ``config``, its twin with the default KL brake (the same run up to the
+    freeze, here round 0) and its online twin (the same budget spread over training)."""
     out = {}
     for seed in STAT_SEEDS:
         brakes = [{}, {"kl_coef": pitfalls.DEFAULT_KL_COEF}]
         out[seed] = dict(zip(("frozen", "frozen_kl"), pitfalls.branches(config, seed=seed, brakes=brakes, episodes=2)))
+        out[seed]["online"] = pitfalls.run(pitfalls.online_twin(config), seed=seed, episodes=2)
     return out
+
+
+@pytest.fixture(scope="module")
+def lesson_runs():
+    """The lesson's runs (:func:`pitfalls.frozen_config`: 25 clean random-policy labels, r(o, a), Pendulum, 80k
+    steps): frozen, frozen with the KL brake, online."""
+    return lesson_check_runs(pitfalls.frozen_config())
 
 
 def test_a_frozen_predictor_is_overoptimised_and_a_kl_brake_stops_it(lesson_runs):
     """Frozen: the predicted return climbs while the true return falls far below its peak (the pendulum spins at
     full torque), on most seeds. The KL-braked twin (same labels, steps, seeds) does not fall on most seeds and
-    ends far above the frozen run. (Online labels at this budget do not reliably fix it: see the report of
-    benchmarks/overoptimisation.py, where they rescue 2 of 5 seeds; the KL brake 4 of 5.)"""
+    ends far above the frozen run (benchmarks/overoptimisation.py, seeds 0-4: the KL brake rescues 3 of 5)."""
     frozen = [fell_while_proxy_rose(r["frozen"]) for r in lesson_runs.values()]
     braked = [fell_while_proxy_rose(r["frozen_kl"]) for r in lesson_runs.values()]
     assert sum(frozen) >= 2, f"frozen runs over-optimised: {frozen}"
@@ -227,18 +236,40 @@ def test_a_frozen_predictor_is_overoptimised_and_a_kl_brake_stops_it(lesson_runs
     gains = [
         r["frozen_kl"].history[-1]["true_return"] - r["frozen"].history[-1]["true_return"] for r in lesson_runs.values()
     ]
-    assert sum(g > FALL for g in gains) >= 2, f"final true return, braked minus frozen: {gains}"
+    assert sum(g > GAIN for g in gains) >= 2, f"final true return, braked minus frozen: {gains}"
     for r in lesson_runs.values():  # one budget: the same labels and steps
         assert r["frozen"].history[-1]["labels"] == r["frozen_kl"].history[-1]["labels"] == 25
         assert r["frozen"].history[-1]["env_steps"] == r["frozen_kl"].history[-1]["env_steps"]
         assert r["frozen_kl"].history[-1]["kl"] < r["frozen"].history[-1]["kl"]
 
 
+def online_labels_hold_up(runs: dict[int, dict[str, pitfalls.Run]]) -> tuple[list[bool], list[float]]:
+    """Per seed: did the online run fall (the same check as the frozen run's), and its final true return minus
+    the frozen run's."""
+    fell = [fell_while_proxy_rose(r["online"]) for r in runs.values()]
+    gains = [r["online"].history[-1]["true_return"] - r["frozen"].history[-1]["true_return"] for r in runs.values()]
+    return fell, gains
+
+
+def test_online_labels_with_the_same_budget_do_not_show_the_fall(lesson_runs):
+    """The same 25 labels spread over training (lesson 04's schedule) instead of all up front: the predictor keeps
+    up with what the policy does, so the online run does not fall on most seeds and ends far above the frozen
+    one (benchmarks/overoptimisation.py, seeds 0-4: online rescues 4 of 5)."""
+    fell, gains = online_labels_hold_up(lesson_runs)
+    assert sum(fell) <= 1, f"online runs that fell: {fell}"
+    assert sum(g > GAIN for g in gains) >= 2, f"final true return, online minus frozen: {gains}"
+    for r in lesson_runs.values():  # one budget: the same labels and steps, labels still coming after round 1
+        assert r["online"].history[-1]["labels"] == r["frozen"].history[-1]["labels"] == 25
+        assert r["online"].history[-1]["env_steps"] == r["frozen"].history[-1]["env_steps"]
+        assert r["online"].freeze_round is None and r["online"].history[1]["labels"] < 25
+
+
 def test_negative_control_the_check_fails_when_the_proxy_is_the_true_reward(lesson_runs):
     """The same check, given the true return as the 'predicted' one (a proxy that cannot be gamed), must say no
     on the very runs where it said yes: it detects a proxy that parts from the truth, not a falling return."""
     for r in lesson_runs.values():
-        assert not fell_while_proxy_rose(r["frozen"], predicted=r["frozen"].series("true_return"))
+        for setting in ("frozen", "online"):
+            assert not fell_while_proxy_rose(r[setting], predicted=r[setting].series("true_return"))
     # and a run whose true return fell by less than FALL is not called over-optimised, whatever its proxy did
     flat = pitfalls.Run("flat", 0, pitfalls.frozen_config(), 0.0, 0.0, 0, [], 0.0)
     flat.history = [{"true_return": t, "predicted_return": p} for t, p in ((-900, 0), (-100, 1), (-150, 9))]
