@@ -26,6 +26,8 @@ import pytest
 from nbrun import PollingNotebookClient
 from notebook_watchdog import CellWatchdog
 
+from rlhf_lite import exercises
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -49,6 +51,19 @@ def _describe_cell(nb, index: int) -> str:
     cell = nb.cells[index]
     source = "\n".join("    " + line for line in cell.source.splitlines()[:15])
     return f"cell {index} (code cell starting):\n{source}"
+
+
+def _cell_text(cell) -> str:
+    """What a cell printed or displayed, as text."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return ANSI.sub("", "".join(parts))
 
 
 def _error_outputs(nb) -> list[str]:
@@ -140,6 +155,13 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch, tmp_path):
         warnings.warn(client.rescue_summary(), stacklevel=1)
     problems = _error_outputs(nb)
     assert not problems, f"{path.name} ran but shows errors:\n\n" + "\n\n".join(problems)
+    # The exercises as shipped (stubs): each checker must say "Not yet" (the solutions' run, where it must say
+    # "Correct!", is in tests/test_exercises_in_notebooks.py; one run of the lesson checks both).
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("rlhf_lite") or {}
+        if meta.get("role") == "check":
+            said = _cell_text(cell).strip()
+            assert said.startswith(exercises.NOT_YET), f"{path.name} {meta.get('exercise')} with its stub said:\n{said}"
     # New lessons (*.ipynb) may appear while this runs: other authors save theirs; a lesson never writes one.
     created = sorted(
         str(p.relative_to(ROOT)) for p in _files_outside_runs(NOTEBOOK_DIR) - before if p.suffix != ".ipynb"
