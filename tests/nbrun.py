@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 import typing as t
@@ -231,3 +232,20 @@ class PollingNotebookClient(NotebookClient):
         if busy:
             said += f"; {len(busy)} message(s) late because the event loop was paused (busy machine)"
         return said
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def cell_text(cell: t.Any) -> str:
+    """What an executed cell printed or displayed, as plain text (colour codes removed): streams, results,
+    displays and errors, in order."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return _ANSI.sub("", "".join(parts))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbrun import PollingNotebookClient
+from nbrun import PollingNotebookClient, cell_text
 
 from rlhf_lite import exercises
 
@@ -50,18 +50,6 @@ def _read_or_skip(path: Path):
             "apply them first (issue 14, second phase)"
         )
     return nb
-
-
-def _text(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(out.get("data", {}).get("text/plain", ""))
-        elif out.output_type == "error":
-            parts.append(f"{out.ename}: {out.evalue}")
-    return ANSI.sub("", "".join(parts))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -128,7 +116,7 @@ def test_lesson_runs_with_solutions(path: Path, tmp_path, monkeypatch):
     _run(nb, path, tmp_path, monkeypatch)
     for i, exercise_id, role in _exercise_cells(nb):
         if role == "check":
-            said = _text(nb.cells[i]).strip()
+            said = cell_text(nb.cells[i]).strip()
             assert said.startswith(exercises.PASS), (
                 f"{path.name} {exercise_id} with its solution: the check said\n{said}"
             )

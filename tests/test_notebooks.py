@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbrun import PollingNotebookClient
+from nbrun import PollingNotebookClient, cell_text
 from notebook_watchdog import CellWatchdog
 
 from rlhf_lite import exercises
@@ -51,19 +51,6 @@ def _describe_cell(nb, index: int) -> str:
     cell = nb.cells[index]
     source = "\n".join("    " + line for line in cell.source.splitlines()[:15])
     return f"cell {index} (code cell starting):\n{source}"
-
-
-def _cell_text(cell) -> str:
-    """What a cell printed or displayed, as text."""
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(out.get("data", {}).get("text/plain", ""))
-        elif out.output_type == "error":
-            parts.append(f"{out.ename}: {out.evalue}")
-    return ANSI.sub("", "".join(parts))
 
 
 def _error_outputs(nb) -> list[str]:
@@ -160,7 +147,7 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch, tmp_path):
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("rlhf_lite") or {}
         if meta.get("role") == "check":
-            said = _cell_text(cell).strip()
+            said = cell_text(cell).strip()
             assert said.startswith(exercises.NOT_YET), f"{path.name} {meta.get('exercise')} with its stub said:\n{said}"
     # New lessons (*.ipynb) may appear while this runs: other authors save theirs; a lesson never writes one.
     created = sorted(

@@ -30,6 +30,7 @@ from rlhf_lite.lm.model import TinyLM, completion_logprobs, generate
 from rlhf_lite.lm.tokenizer import Tokenizer
 
 __all__ = [
+    "log_round",
     "sample_prompts",
     "encode_prompts",
     "is_finished",
@@ -212,6 +213,36 @@ def evaluate(
     completions = generate(policy, eval_set.prompt_ids, rng, eos_id=tokenizer.eos_id)
     kl = float(sequence_kl_from_reference(policy, reference, eval_set.prompt_ids, completions).mean())
     return evaluate_completions(completions, eval_set, tokenizer, kl, reward_model)
+
+
+def log_round(
+    history: list[dict],
+    bar: Any,
+    iteration: int,
+    tokenizer: Tokenizer,
+    prompts: Sequence[str],
+    completions: Sequence[Sequence[int]],
+    scores: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    mask: torch.Tensor,
+) -> None:
+    """One round of an RL method on text (PPO, GRPO), recorded on the round's own samples: mean proxy ``scores
+    [B]``, mean gold score, KL from the reference (``old_logp``, ``ref_logp``, ``mask`` ``[B, L]``: summed over
+    each completion's tokens, then averaged) and mean length; shown on the progress ``bar``. These are the
+    over-optimisation curve's points: proxy against gold as KL grows."""
+    gold = gold_scores(tokenizer, prompts, completions)
+    history.append(
+        {
+            "iteration": iteration,
+            "proxy": float(scores.mean()),
+            "gold": float(gold.mean()),
+            "kl": float(((old_logp - ref_logp) * mask).sum(1).mean()),
+            "length": float(mask.sum(1).float().mean()),
+        }
+    )
+    last = history[-1]
+    bar.set_postfix(proxy=f"{last['proxy']:.2f}", gold=f"{last['gold']:.2f}", kl=f"{last['kl']:.2f}")
 
 
 @dataclasses.dataclass

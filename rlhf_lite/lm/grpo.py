@@ -103,19 +103,7 @@ def train_grpo(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), c.max_grad_norm)
                 opt.step()
-        gold = evaluation.gold_scores(tokenizer, prompts, completions)
-        history.append(
-            {
-                "iteration": it,
-                "proxy": float(scores.mean()),
-                "gold": float(gold.mean()),
-                "kl": float(((old_logp - ref_logp) * mask).sum(1).mean()),
-                "length": float(mask.sum(1).float().mean()),
-            }
-        )
-        bar.set_postfix(
-            proxy=f"{history[-1]['proxy']:.2f}", gold=f"{history[-1]['gold']:.2f}", kl=f"{history[-1]['kl']:.2f}"
-        )
+        evaluation.log_round(history, bar, it, tokenizer, prompts, completions, scores, old_logp, ref_logp, mask)
     bar.close()
     policy.eval()
     return evaluation.TrainResult(policy, history, time.perf_counter() - start)

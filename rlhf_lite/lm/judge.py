@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_lite.labelers import SyncLabeler
+from rlhf_lite.labelers import NoisyLabeler
 from rlhf_lite.lm.corpus import LEXICON, REQUEST, REVIEW, Attributes
 from rlhf_lite.preferences import ANSWERS
 
@@ -232,7 +232,7 @@ def _prompt_and_completion(item: Any) -> tuple[str, str]:
     )
 
 
-class SimulatedLabeler(SyncLabeler):
+class SimulatedLabeler(NoisyLabeler):
     """A stand-in for the reader: compares two completions of one prompt by their gold :func:`score`.
 
     Answers like :class:`rlhf_lite.labelers.OracleLabeler`: with probability ``noise_prob`` a uniformly random
@@ -242,7 +242,8 @@ class SimulatedLabeler(SyncLabeler):
     must answer the same prompt. Headless runs must say they used it: ``name`` records its parameters
     (``"simulated_gold_judge(noise=0.1)"``), and every record it answers carries that name.
 
-    It is a :class:`rlhf_lite.labelers.SyncLabeler`, so text pairs take the label path clips take:
+    It is a :class:`rlhf_lite.labelers.NoisyLabeler` (a SyncLabeler whose seeded noise, and its :meth:`state` /
+    :meth:`restore`, are the oracle's), so text pairs take the label path clips take:
     ``labelers.label_pairs(labeler, [(TextItem, TextItem), ...], store)`` writes one
     :class:`~rlhf_lite.preferences.PreferenceRecord` per answer, and a widget can fall back on it.
     """
@@ -252,18 +253,8 @@ class SimulatedLabeler(SyncLabeler):
             raise ValueError(f"SimulatedLabeler.noise_prob={noise_prob!r} is not allowed: expected a number in [0, 1]")
         if isinstance(equal_tol, bool) or not isinstance(equal_tol, (int, float)) or not equal_tol >= 0:
             raise ValueError(f"SimulatedLabeler.equal_tol={equal_tol!r} is not allowed: expected a number >= 0")
-        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-            rng = np.random.default_rng(int(rng))
-        if rng is None and noise_prob > 0:
-            raise ValueError(
-                "SimulatedLabeler needs rng=np.random.default_rng(seed) (or an int seed) when "
-                "noise_prob > 0, so that its random answers repeat from run to run"
-            )
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise ValueError(f"SimulatedLabeler.rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
-        super().__init__()
-        self.noise_prob, self.equal_tol, self.rng = float(noise_prob), float(equal_tol), rng
-        self.random_answers = 0
+        super().__init__(rng, needs_rng=noise_prob > 0)  # the seeded noise, as the oracle's
+        self.noise_prob, self.equal_tol = float(noise_prob), float(equal_tol)
         self.name = f"simulated_gold_judge(noise={self.noise_prob:g}" + (
             f", equal_tol={self.equal_tol:g})" if self.equal_tol else ")"
         )
@@ -273,27 +264,12 @@ class SimulatedLabeler(SyncLabeler):
         (prompt_l, completion_l), (prompt_r, completion_r) = _prompt_and_completion(left), _prompt_and_completion(right)
         if prompt_l != prompt_r:
             raise ValueError(f"the two completions answer different prompts: {prompt_l!r} vs {prompt_r!r}")
-        if self.noise_prob > 0 and self.rng.random() < self.noise_prob:
-            self.random_answers += 1
-            answer = "left" if self.rng.random() < 0.5 else "right"
-        else:
+        answer = self.random_answer(self.noise_prob)
+        if answer is None:
             diff = score(prompt_l, completion_l) - score(prompt_r, completion_r)
             answer = "equal" if abs(diff) <= self.equal_tol else ("left" if diff > 0 else "right")
         assert answer in ANSWERS
         return answer
-
-    def state(self) -> dict[str, Any]:
-        """Its random stream (the noise) and how many answers were random: a resume answers as without the break."""
-        state: dict[str, Any] = {"random_answers": self.random_answers}
-        if self.rng is not None:
-            state["rng"] = self.rng.bit_generator.state
-        return state
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a :meth:`state`."""
-        if "rng" in state and self.rng is not None:
-            self.rng.bit_generator.state = state["rng"]
-        self.random_answers = int(state.get("random_answers", self.random_answers))
 
     def __repr__(self) -> str:
         return f"SimulatedLabeler(name={self.name!r})"

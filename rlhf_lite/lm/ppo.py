@@ -172,19 +172,7 @@ def train_ppo(
                 value_opt.zero_grad(set_to_none=True)
                 value_loss.backward()
                 value_opt.step()
-        gold = evaluation.gold_scores(tokenizer, prompts, completions)
-        history.append(
-            {
-                "iteration": it,
-                "proxy": float(scores.mean()),
-                "gold": float(gold.mean()),
-                "kl": float(((old_logp - ref_logp) * mask).sum(1).mean()),
-                "length": float(mask.sum(1).float().mean()),
-            }
-        )
-        bar.set_postfix(
-            proxy=f"{history[-1]['proxy']:.2f}", gold=f"{history[-1]['gold']:.2f}", kl=f"{history[-1]['kl']:.2f}"
-        )
+        evaluation.log_round(history, bar, it, tokenizer, prompts, completions, scores, old_logp, ref_logp, mask)
     bar.close()
     policy.eval()
     return evaluation.TrainResult(policy, history, time.perf_counter() - start)
