@@ -343,6 +343,17 @@ def partway_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
     return tasks.lesson_config(fast=fast, **{**base, **changes})
 
 
+def pendulum_config(fast: bool = False, **changes: Any) -> loop.RLHFConfig:
+    """Lesson 04's Pendulum run (:func:`rlhf_lite.tasks.lesson_config`, a reward r(o)) with ``changes``, for the
+    parts whose labelers judge the pendulum itself (the biases read its angle and speed): ``fast=True`` keeps
+    Pendulum, at a smoke budget (two rounds of 2048 steps, one evaluation episode), instead of the CartPole of
+    ``lesson_config(fast=True)``."""
+    config = tasks.lesson_config(**changes)
+    if fast:
+        config = config.replace(total_steps=1600 + 2 * 2048, steps_per_round=2048, eval_episodes=1)
+    return config
+
+
 def online_twin(config: loop.RLHFConfig) -> loop.RLHFConfig:
     """The same run with the same label budget spread over the whole of training (lesson 04's schedule):
     ``label_rounds=0`` and, for a run that asked everything before training, the default share up front."""

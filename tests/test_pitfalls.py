@@ -274,3 +274,12 @@ def test_negative_control_the_check_fails_when_the_proxy_is_the_true_reward(less
     flat = pitfalls.Run("flat", 0, pitfalls.frozen_config(), 0.0, 0.0, 0, [], 0.0)
     flat.history = [{"true_return": t, "predicted_return": p} for t, p in ((-900, 0), (-100, 1), (-150, 9))]
     assert not fell_while_proxy_rose(flat)
+
+
+def test_pendulum_config_keeps_pendulum_in_fast_mode():
+    """The biased labelers read the pendulum's angle and speed: their runs stay on Pendulum, fast or not, and
+    the changes given win over the preset except for the fast budget."""
+    full, fast = pitfalls.pendulum_config(label_budget=7), pitfalls.pendulum_config(True, label_budget=7)
+    assert full.env_id == fast.env_id == "Pendulum-v1"
+    assert full == tasks.lesson_config(label_budget=7)
+    assert fast.label_budget == 7 and fast.total_steps < full.total_steps and fast.eval_episodes == 1
