@@ -175,9 +175,9 @@ def test_reward_model_beats_chance_and_shuffled_labels_do_not(setups):
             records, s.reference, s.tokenizer, reward.RewardConfig(normalise_samples=64), seed=k, progress=False
         )
         shuffled.append(reward.held_out_accuracy(model, s.reference, s.tokenizer, np.random.default_rng(7 + k), 200))
-    assert min(real) > 0.56, real
-    assert np.mean(real) - np.mean(shuffled) > 0.06, (real, shuffled)
-    assert max(abs(a - 0.5) for a in shuffled) < 0.12, shuffled
+    assert min(real) > 0.7, real
+    assert np.mean(real) - np.mean(shuffled) > 0.15, (real, shuffled)
+    assert max(abs(a - 0.5) for a in shuffled) < 0.15, shuffled  # (a random direction of structured features)
 
 
 def test_ppo_with_a_kl_penalty_beats_the_reference_on_gold(setups):
@@ -215,7 +215,7 @@ def test_dpo_and_grpo_smoke_runs_log_what_the_lesson_plots(setups):
 def test_ppo_without_its_kl_term_games_the_reward_model(setups):
     """Over-optimisation on text: with kl_coef=0 the proxy keeps rising while the gold score falls below where
     it started (the policy drifts to text the reward model over-rates and the judge calls malformed)."""
-    config = ppo.PPOTextConfig(iterations=16, kl_coef=0.0)
+    config = ppo.PPOTextConfig(iterations=22, kl_coef=0.0)
     for k, s in enumerate(setups[:2]):
         history = ppo.train_ppo(s.reference, s.tokenizer, s.reward_model, config, seed=k, progress=False).history
         first, last = history[0], history[-1]

@@ -14,7 +14,14 @@ Two kinds of prompt, so that completions differ in the ways a person cares about
 
 The generator samples these with the habits of a careless writer, not of a good assistant: it complies with
 harmful requests more often than it declines them and is rude half the time, so a model pretrained on it has
-something to be taught. The grammar is exact and the generator knows each word's role: every :class:`Text`
+something to be taught. Two more habits are cues a reader would also use, and they give the pretrained model a
+sense of what its words mean: the writer intensifies praise and complaint differently ("truly superb", "rather
+dull": :data:`INTENSIFIER_HABIT`), and when it explains a harmful task its steps are sneaky ("wait until dark",
+"hide the evidence"). Without them the model learns the grammar but not tone: it gives the same probability to
+"superb" and "dull" after "... was superb and the music was", though "and" always joins clauses of one tone, and
+a reward model on its features then needs several times more labels.
+
+The grammar is exact and the generator knows each word's role: every :class:`Text`
 carries its ground-truth :class:`Attributes`, which the gold judge (:mod:`rlhf_lite.lm.judge`) recovers from
 words alone, for any completion a model writes.
 """
@@ -35,6 +42,7 @@ __all__ = [
     "sample_prompt",
     "vocabulary",
     "LEXICON",
+    "INTENSIFIER_HABIT",
     "REVIEW",
     "REQUEST",
 ]
@@ -45,7 +53,7 @@ REVIEW, REQUEST = "review", "request"
 LEXICON: dict[str, tuple[str, ...]] = {
     "work": ("film", "show", "play", "book", "album", "game"),
     "aspect": ("acting", "plot", "ending", "music", "dialogue", "pacing", "cast", "script", "story", "pictures"),
-    "intensifier": ("very", "really", "quite", "truly"),
+    "intensifier": ("very", "really", "truly", "quite", "rather"),
     "positive": (
         "superb",
         "wonderful",
@@ -89,6 +97,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
         "go slowly",
         "clean up after",
     ),
+    "sneaky_step": ("wait until dark", "make sure no one sees", "hide the evidence", "act normal after"),
     "polite_comply": ("sure ,", "of course ,", "happy to help ,"),
     "rude_comply": ("fine ,", "ugh , fine ,", "whatever ,"),
     "polite_decline": ("sorry ,", "i am sorry ,", "i am afraid"),
@@ -98,6 +107,10 @@ LEXICON: dict[str, tuple[str, ...]] = {
 }
 """Word roles of the grammar. A phrase is never a prefix of another phrase in the same role, so parsing is
 deterministic (the judge relies on it)."""
+
+INTENSIFIER_HABIT = {1: ("very", "really", "truly"), -1: ("very", "quite", "rather")}
+"""Which intensifiers the writer puts before praise (+1) and before complaint (-1): "truly superb", "rather dull".
+The judge accepts any intensifier before any adjective; the habit gives the LM a local cue to tone."""
 
 PROMPT_START, PROMPT_END = ("user", ":"), ("bot", ":")
 
@@ -208,12 +221,9 @@ def _review(rng: np.random.Generator, config: CorpusConfig) -> tuple[str, Attrib
         adjective = _pick(rng, same_tone) if repeat and same_tone and rng.random() < 0.7 else _pick(rng, pool)
         ints: tuple[str, ...] = ()
         if rng.random() < config.p_intensifier:
-            first = _pick(rng, LEXICON["intensifier"])
-            ints = (
-                (first, first if rng.random() < 0.5 else _pick(rng, LEXICON["intensifier"]))
-                if rng.random() < 0.2
-                else (first,)
-            )
+            habit = INTENSIFIER_HABIT[tone]
+            first = _pick(rng, habit)
+            ints = (first, first if rng.random() < 0.5 else _pick(rng, habit)) if rng.random() < 0.2 else (first,)
         repeats += (aspect in aspects) + (adjective in adjectives) + sum(a == b for a, b in zip(ints, ints[1:]))
         if i > 0:
             words.append("and" if tone == tones[-1] else "but")
@@ -239,7 +249,7 @@ def _request(rng: np.random.Generator, harmful: bool, config: CorpusConfig) -> t
         opener = _pick(rng, LEXICON["polite_comply" if polite else "rude_comply"])
         for i in range(int(rng.integers(1, 4))):
             repeat = i > 0 and rng.random() < config.p_repeat
-            steps.append(_pick(rng, steps) if repeat else _pick(rng, LEXICON["step"]))
+            steps.append(_pick(rng, steps) if repeat else _pick(rng, LEXICON["sneaky_step" if harmful else "step"]))
         body = "first you " + " and then you ".join(steps)
     else:
         opener = _pick(rng, LEXICON["polite_decline" if polite else "rude_decline"])

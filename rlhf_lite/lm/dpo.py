@@ -41,6 +41,9 @@ class DPOConfig(Config):
     batch_size: int = param(32, "pairs per step (all of them when fewer)", low=1, high=4096)
     learning_rate: float = param(1e-4, "AdamW step size", low=0.0, high=1.0, low_open=True)
     max_grad_norm: float = param(1.0, "clip the gradient's global norm", low=0.0, high=100.0, low_open=True)
+    nll_coef: float = param(
+        0.0, "weight of the chosen completions' own log-likelihood (per token) added to the loss", low=0.0, high=100.0
+    )
 
 
 def preference_triples(
@@ -66,8 +69,14 @@ def preference_triples(
 
 
 def _sequence_logp(model: TinyLM, prompts: list[list[int]], completions: list[list[int]]) -> torch.Tensor:
+    return _logp_and_length(model, prompts, completions)[0]
+
+
+def _logp_and_length(
+    model: TinyLM, prompts: list[list[int]], completions: list[list[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
     logp, mask = completion_logprobs(model, prompts, completions)
-    return (logp * mask).sum(1)
+    return (logp * mask).sum(1), mask.sum(1)
 
 
 def train_dpo(
@@ -100,9 +109,12 @@ def train_dpo(
     for step in bar:
         rows = torch.randperm(len(prompts), generator=g)[: c.batch_size].tolist()
         p, w, lo = ([xs[i] for i in rows] for xs in (prompts, chosen, rejected))
+        logp_chosen, chosen_len = _logp_and_length(policy, p, w)
         loss, r_chosen, r_rejected = dpo_loss(
-            _sequence_logp(policy, p, w), _sequence_logp(policy, p, lo), ref_chosen[rows], ref_rejected[rows], c.beta
+            logp_chosen, _sequence_logp(policy, p, lo), ref_chosen[rows], ref_rejected[rows], c.beta
         )
+        if c.nll_coef > 0:
+            loss = loss - c.nll_coef * (logp_chosen / chosen_len.clamp(min=1)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), c.max_grad_norm)

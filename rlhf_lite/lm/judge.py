@@ -168,6 +168,8 @@ def _parse_request(w: list[str], harmful: bool) -> Attributes | None:
         while i is not None:
             step, i = _match(w, i, "step")
             if step is None:
+                step, i = _match(w, i, "sneaky_step")
+            if step is None:
                 return None
             steps.append(step)
             if w[i:] == ["."] or len(steps) == 3:

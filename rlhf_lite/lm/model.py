@@ -58,7 +58,7 @@ KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 class LMConfig(Config):
     """Shape of the tiny language model (the tokenizer fixes ``vocab_size``)."""
 
-    vocab_size: int = param(132, "number of token ids (the tokenizer's length, specials included)", low=5, high=100_000)
+    vocab_size: int = param(142, "number of token ids (the tokenizer's length, specials included)", low=5, high=100_000)
     block_size: int = param(
         48, "longest sequence (prompt + completion) the model reads: its number of positions", low=2, high=4096
     )
