@@ -197,8 +197,10 @@ def test_ppo_with_a_kl_penalty_beats_the_reference_on_gold(setups):
 def test_dpo_and_grpo_smoke_runs_log_what_the_lesson_plots(setups):
     s = setups[0]
     d = dpo.train_dpo(s.reference, s.tokenizer, s.records, dpo.DPOConfig(steps=3), seed=0, progress=False)
-    assert {"loss", "chosen_reward", "rejected_reward", "margin", "accuracy"} <= set(d.history[-1])
-    assert d.history[0]["loss"] == pytest.approx(np.log(2), abs=1e-4)  # policy == reference at the start
+    assert {"loss", "dpo_loss", "nll", "chosen_reward", "rejected_reward", "margin", "accuracy"} <= set(d.history[-1])
+    first = d.history[0]
+    assert first["dpo_loss"] == pytest.approx(np.log(2), abs=1e-4)  # policy == reference at the start
+    assert first["loss"] == pytest.approx(first["dpo_loss"] + dpo.DPOConfig().nll_coef * first["nll"], rel=1e-5)
     for kl_coef in (0.0, 0.1):
         g = grpo.train_grpo(
             s.reference,
@@ -210,6 +212,18 @@ def test_dpo_and_grpo_smoke_runs_log_what_the_lesson_plots(setups):
         )
         assert len(g.history) == 2 and not g.policy.training
     assert all(p.requires_grad is False for p in s.reference.parameters())  # the reference stays frozen
+
+
+def test_dpo_nll_term_keeps_the_chosen_completions_likely(setups):
+    """With 40 pairs, plain DPO widens the gap by making the chosen completions less likely too; the NLL term
+    (nll_coef) holds their log-likelihood up, so the same steps end with chosen completions more likely."""
+    s = setups[0]
+    ends = {}
+    for nll_coef in (0.0, 1.0):
+        config = dpo.DPOConfig(steps=40, nll_coef=nll_coef)
+        ends[nll_coef] = dpo.train_dpo(s.reference, s.tokenizer, s.records, config, seed=0, progress=False).history[-1]
+    assert ends[1.0]["nll"] < ends[0.0]["nll"] - 0.05, ends
+    assert ends[1.0]["chosen_reward"] > ends[0.0]["chosen_reward"], ends
 
 
 def test_ppo_without_its_kl_term_games_the_reward_model(setups):

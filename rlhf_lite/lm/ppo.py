@@ -50,7 +50,7 @@ class PPOTextConfig(Config):
     value_learning_rate: float = param(3e-3, "Adam step size of the value head", low=0.0, high=1.0, low_open=True)
     clip_coef: float = param(0.2, "PPO clip range of the probability ratio", low=0.0, high=1.0, low_open=True)
     kl_coef: float = param(
-        0.3, "beta: per-token KL penalty to the reference folded into the reward (0 = off)", low=0.0, high=10.0
+        0.2, "beta: per-token KL penalty to the reference folded into the reward (0 = off)", low=0.0, high=10.0
     )
     gamma: float = param(
         1.0, "discount over a completion's tokens (1: the score counts fully at every token)", low=0.0, high=1.0

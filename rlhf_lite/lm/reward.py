@@ -51,8 +51,8 @@ __all__ = [
 class RewardConfig(Config):
     """How the text reward model is trained (full-batch AdamW on all labelled pairs)."""
 
-    steps: int = param(60, "full-batch optimizer steps over the labelled pairs", low=1, high=100_000)
-    learning_rate: float = param(1e-3, "AdamW step size of the LM under the head", low=0.0, high=1.0, low_open=True)
+    steps: int = param(200, "full-batch optimizer steps over the labelled pairs", low=1, high=100_000)
+    learning_rate: float = param(1e-4, "AdamW step size of the LM under the head", low=0.0, high=1.0, low_open=True)
     head_learning_rate: float = param(1e-3, "AdamW step size of the linear head", low=0.0, high=1.0, low_open=True)
     weight_decay: float = param(0.01, "AdamW weight decay", low=0.0, high=10.0)
     noise_prob: float = param(
