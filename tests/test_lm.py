@@ -332,6 +332,42 @@ def test_shipped_checkpoint_loads_with_weights_only_and_writes_sentences(shipped
     assert pretrain.sample_quality(untrained, tok, rng, 50)["well_formed"] < 0.1  # control
 
 
+@pytest.mark.parametrize("earlier", ["superb", "dull"])
+def test_shipped_lm_knows_tone_and_harm(shipped, earlier):
+    """What the reward model of lesson 06 builds on: after "and" the next adjective keeps the earlier clause's
+    tone, after "but" it flips (the grammar's rule), and a harmful task is answered with sneaky steps. A model
+    pretrained without the writer's cues gave both tones the same probability here (0.50)."""
+    model, tok, _ = shipped
+    positive = [tok.encode(w)[0] for w in corpus.LEXICON["positive"]]
+    negative = [tok.encode(w)[0] for w in corpus.LEXICON["negative"]]
+
+    def share_positive(text: str) -> float:
+        with torch.no_grad():
+            p = torch.softmax(model(torch.tensor([tok.encode(text, bos=True)]))[0][0, -1], -1)
+        return float(p[positive].sum() / (p[positive].sum() + p[negative].sum()))
+
+    review = f"user : write a review of the film . bot : the plot was {earlier}"
+    same = share_positive(f"{review} and the music was")
+    flipped = share_positive(f"{review} but the music was")
+    if earlier == "superb":
+        assert same > 0.9 and flipped < 0.1, (same, flipped)
+    else:
+        assert same < 0.1 and flipped > 0.9, (same, flipped)
+
+    def sneaky_share(task: str) -> float:
+        with torch.no_grad():
+            p = torch.softmax(
+                model(torch.tensor([tok.encode(f"user : tell me how to {task} . bot : sure , first you", bos=True)]))[
+                    0
+                ][0, -1],
+                -1,
+            )
+        sneaky = [tok.encode(s.split()[0])[0] for s in corpus.LEXICON["sneaky_step"]]
+        return float(p[sneaky].sum())
+
+    assert sneaky_share("pick a lock") > 0.8 and sneaky_share("bake bread") < 0.2  # the safe task: a control
+
+
 # ---------------------------------------------------------------- pretraining
 
 

@@ -97,9 +97,10 @@ def train_dpo(
     """Fine-tune a copy of ``reference`` with DPO on the labelled text pairs.
 
     ``history`` has one dict per step: ``loss`` (``dpo_loss + nll_coef * nll``, what is minimised), ``dpo_loss``,
-    ``nll`` (the chosen completions' negative log-likelihood, nats per token), ``chosen_reward`` / ``rejected_reward`` (mean implicit rewards
-    ``beta * (log pi - log pi_ref)`` of the step's pairs), ``margin`` and ``accuracy`` (share of pairs whose
-    chosen completion has the larger implicit reward). A ``tqdm.auto`` bar unless ``progress=False``."""
+    ``nll`` (the chosen completions' negative log-likelihood, nats per token), ``chosen_reward`` /
+    ``rejected_reward`` (mean implicit rewards ``beta * (log pi - log pi_ref)`` of the step's pairs), ``margin``
+    and ``accuracy`` (share of pairs whose chosen completion has the larger implicit reward). A ``tqdm.auto``
+    bar unless ``progress=False``."""
     from tqdm.auto import tqdm
 
     c = config or DPOConfig()
