@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from _common import emit, setup_torch  # noqa: E402
 
 from rlhf_lite.config import fast_mode  # noqa: E402
-from rlhf_lite.lm import bon, dpo, evaluation, experiment, grpo, ppo  # noqa: E402
+from rlhf_lite.lm import bon, dpo, evaluation, experiment, grpo, ppo, reward  # noqa: E402
 
 
 def _curve(history: list[dict[str, float]], points: int = 6) -> list[dict[str, float]]:
@@ -54,7 +54,12 @@ def main() -> None:
     start = time.perf_counter()
     fast = fast_mode()
     setup = experiment.prepare(
-        args.labels, args.seed, eval_prompts=40 if fast else 400, accuracy_pairs=40 if fast else 400, progress=False
+        args.labels,
+        args.seed,
+        reward_config=reward.RewardConfig(steps=15, normalise_samples=64) if fast else None,
+        eval_prompts=40 if fast else 400,
+        accuracy_pairs=40 if fast else 400,
+        progress=False,
     )
     rm = setup.reward_model
     record: dict = {"benchmark": "lm_rlhf", "method": args.method, "labels": args.labels, "seed": args.seed}
