@@ -48,7 +48,7 @@ class DPOConfig(Config):
     learning_rate: float = param(1e-4, "AdamW step size", low=0.0, high=1.0, low_open=True)
     max_grad_norm: float = param(1.0, "clip the gradient's global norm", low=0.0, high=100.0, low_open=True)
     nll_coef: float = param(
-        1.0, "weight of the chosen completions' own log-likelihood (per token) added to the loss", low=0.0, high=100.0
+        1.0, "weight of the chosen completions' negative log-likelihood (per token) in the loss", low=0.0, high=100.0
     )
 
 

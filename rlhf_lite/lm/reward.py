@@ -10,8 +10,9 @@ Two ways to train it (:class:`RewardConfig` ``train_lm``):
 - ``True`` (the default): a copy of the LM is fine-tuned under the head, as InstructGPT's reward model starts
   from the pretrained model and trains all of it;
 - ``False``: only the head is trained on the frozen LM's features (cheaper, and a little less accurate here:
-  held-out accuracy 0.79 against 0.84 with 40 simulated labels, seeds 0-2, because predicting the next word
-  already taught the LM which words are praise and which steps follow a harmful request).
+  held-out accuracy 0.79 against 0.84 with 40 simulated labels, seeds 0-2, the head given 300 steps at 1e-2,
+  because predicting the next word already taught the LM which words are praise and which steps follow a
+  harmful request).
 
 After training, scores are standardised on the reference model's own samples (mean 0, std 1), so a KL
 coefficient means the same thing whatever the head's scale. Accuracy is measured against the gold judge on
