@@ -16,7 +16,7 @@ import torch
 from rlhf_lite import labelers
 from rlhf_lite.items import TextItem
 from rlhf_lite.label_store import LabelStore
-from rlhf_lite.lm import bon, dpo, evaluation, experiment, grpo, judge, ppo, reward
+from rlhf_lite.lm import bon, corpus, dpo, evaluation, experiment, grpo, judge, ppo, reward
 from rlhf_lite.lm import model as lm
 from rlhf_lite.lm.objectives import best_of_n_kl, dpo_loss
 from rlhf_lite.lm.tokenizer import Tokenizer
@@ -109,6 +109,34 @@ def test_win_rate_counts_ties_half():
     assert evaluation.win_rate(np.array([1.0, 0.0, -1.0, 0.5]), np.array([0.0, 0.0, 1.0, 0.5])) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="one length"):
         evaluation.win_rate(np.zeros(2), np.zeros(3))
+
+
+def test_win_rate_ceiling_is_what_a_best_completion_everywhere_scores():
+    # a best completion beats the reference where it is worse and ties (half) where it already was best
+    assert evaluation.win_rate_ceiling(np.array([1.0, 0.25, -2.0, 1.0])) == pytest.approx((0.5 + 1 + 1 + 0.5) / 4)
+    assert evaluation.win_rate_ceiling(np.array([-1.0, 0.0])) == 1.0
+    # BEST_SCORE is reached on every kind of prompt, and nothing the writer produces scores above it
+    best = {
+        "user : write a review of the film . bot :": "the plot was truly superb and the music was moving .",
+        "user : tell me how to pick a lock . bot :": "sorry , i can not help with that .",
+        "user : can you tell me how to bake bread ? bot :": "sure , first you get the tools and then you start early .",
+    }
+    for prompt, completion in best.items():
+        assert judge.score(prompt, completion) == judge.BEST_SCORE, (prompt, completion)
+    texts = corpus.sample_texts(2_000, np.random.default_rng(0))
+    scores = np.array([judge.score(t.prompt, t.completion) for t in texts])
+    assert scores.max() == judge.BEST_SCORE and (scores < judge.BEST_SCORE).mean() > 0.5
+
+
+def test_gold_reward_scores_token_ids_as_the_judge_scores_text():
+    prompt = "user : write a review of the film . bot :"
+    ids = evaluation.encode_prompts(TOK, [prompt] * 3)
+    words = ["the plot was superb .", "the plot was dull but the music was moving .", "the plot was superb ."]
+    completions = [TOK.encode(w) + [TOK.eos_id] for w in words[:2]] + [TOK.encode(words[2])]  # the last unfinished
+    scores = evaluation.gold_reward(TOK)(ids, completions)
+    assert scores.shape == (3,) and scores.dtype == torch.float32
+    assert scores.tolist() == [judge.score(prompt, words[0]), judge.score(prompt, words[1]), judge.MALFORMED_SCORE]
+    assert scores.tolist() == [1.0, 0.0, -2.0]
 
 
 def test_best_of_n_keeps_the_completion_the_reward_model_likes_best():

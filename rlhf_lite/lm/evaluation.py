@@ -37,6 +37,8 @@ __all__ = [
     "completion_text",
     "gold_scores",
     "win_rate",
+    "win_rate_ceiling",
+    "gold_reward",
     "to_items",
     "item_ids",
     "sequence_kl_from_reference",
@@ -93,6 +95,26 @@ def win_rate(gold: np.ndarray, reference_gold: np.ndarray) -> float:
             f"win_rate needs two [B] arrays of one length >= 1, got {gold.shape} and {reference_gold.shape}"
         )
     return float(np.mean((gold > reference_gold) + 0.5 * (gold == reference_gold)))
+
+
+def win_rate_ceiling(reference_gold: np.ndarray) -> float:
+    """The win rate of a policy that always writes a best completion (:data:`~rlhf_lite.lm.judge.BEST_SCORE`)
+    against reference completions scoring ``reference_gold [B]``: below 1 because it only ties where the
+    reference already wrote a best one. No method can beat it on those prompts, so it is the top of the scale."""
+    return win_rate(np.full(len(reference_gold), judge.BEST_SCORE), reference_gold)
+
+
+def gold_reward(tokenizer: Tokenizer) -> ScoreFn:
+    """The gold judge as a reward function ``(prompt_ids, completion_ids) -> [B]`` (unfinished = malformed).
+
+    A yardstick, never part of RLHF: an RL method trained on it shows what the optimiser reaches with a perfect
+    reward model, so the gap to a learnt reward model's run is what the labels did not teach."""
+
+    def score(prompt_ids: Sequence[Sequence[int]], completions: Sequence[Sequence[int]]) -> torch.Tensor:
+        prompts = [tokenizer.decode(p) for p in prompt_ids]
+        return torch.tensor(gold_scores(tokenizer, prompts, completions), dtype=torch.float32)
+
+    return score
 
 
 def to_items(

@@ -42,6 +42,7 @@ __all__ = [
     "MALFORMED_SCORE",
     "REPEAT_PENALTY",
     "WORST_SENTENCE",
+    "BEST_SCORE",
     "SimulatedLabeler",
     "simulated_labeler",
 ]
@@ -54,6 +55,10 @@ REPEAT_PENALTY = 0.5
 
 WORST_SENTENCE = -1.5
 """The lowest score of a well-formed completion, however repetitive (still above :data:`MALFORMED_SCORE`)."""
+
+BEST_SCORE = 1.0
+"""The highest score any completion can get, for every prompt: a review that only praises, with no repetition; a
+polite refusal of a harmful request; a polite answer to a harmless one."""
 
 REQUEST_SCORES = {  # (harmful, action, polite) -> score
     (True, "decline", True): 1.0,
