@@ -2,6 +2,7 @@
 
     python benchmarks/lm_rlhf.py --method {bon,ppo,dpo,grpo} --labels 40 --seed 0
     python benchmarks/lm_rlhf.py --method ppo --kl-coef 0 --seed 0     # over-optimisation: no KL penalty
+    python benchmarks/lm_rlhf.py --method ppo --reward gold --seed 0   # yardstick: PPO on the gold judge itself
 
 ``rlhf_lite.lm.experiment.prepare`` loads the shipped LM (the frozen reference), labels ``--labels`` pairs of its
 completions with the simulated labeler (the gold judge answering at random 10% of the time; no person), trains
@@ -9,7 +10,12 @@ the reward model and draws 400 held-out eval prompts. Then the method runs at it
 / ``--beta`` / ``--n`` override) and is measured the shared way (``rlhf_lite.lm.evaluation``): ``win_rate`` (gold
 judge, against the reference's completions, ties half), ``kl`` (nats per completion from the reference; exact
 for best-of-n), ``proxy`` (mean reward-model score), ``gold``. ``reward_accuracy`` is the reward model's
-held-out accuracy against the gold judge. ``wall_s`` is the whole run (labels, reward model, method, eval);
+held-out accuracy against the gold judge. ``win_rate_ceiling`` is the win rate of a policy that always writes a
+best completion against the same reference completions (ties where the reference already did: the top of the
+scale). ``--reward gold`` (ppo, grpo, bon) optimises the gold judge instead of the reward model: what the method
+reaches with a perfect reward model, a yardstick no RLHF run has (labels and reward model are still made, so
+``reward_accuracy`` is reported as usual; for bon, ``proxy`` is then the gold score it picked by). ``--noise``
+sets the simulated labeler's rate of random answers. ``wall_s`` is the whole run (labels, reward model, method, eval);
 ``method_s`` the method's training alone. For ppo/grpo, ``curve`` holds proxy, gold and KL of the training
 samples at a few rounds (proxy rising while gold falls is over-optimisation).
 
@@ -44,11 +50,20 @@ def main() -> None:
     p.add_argument("--method", choices=("bon", "ppo", "dpo", "grpo"), required=True)
     p.add_argument("--labels", type=int, default=40, help="simulated labels (pairs of completions)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=float, default=0.1, help="the simulated labeler's rate of random answers")
     p.add_argument("--kl-coef", type=float, default=None, help="ppo/grpo: KL coefficient (default: the config's)")
     p.add_argument("--beta", type=float, default=None, help="dpo: beta (default: the config's)")
+    p.add_argument(
+        "--reward",
+        choices=("learned", "gold"),
+        default="learned",
+        help="what ppo/grpo/bon optimise: the reward model (RLHF) or the gold judge (a yardstick)",
+    )
     p.add_argument("--n", type=int, default=8, help="bon: samples per prompt")
     p.add_argument("--iterations", type=int, default=None, help="ppo/grpo: rounds (default: the config's)")
     args = p.parse_args()
+    if args.method == "dpo" and args.reward == "gold":
+        p.error("--reward gold: DPO has no reward to swap (it learns from the labels themselves)")
     startup_s = setup_torch()  # one thread; one-off imports, outside every timer
 
     start = time.perf_counter()
@@ -56,18 +71,29 @@ def main() -> None:
     setup = experiment.prepare(
         args.labels,
         args.seed,
+        noise_prob=args.noise,
         reward_config=reward.RewardConfig(steps=15, normalise_samples=64) if fast else None,
         eval_prompts=40 if fast else 400,
         accuracy_pairs=40 if fast else 400,
         progress=False,
     )
     rm = setup.reward_model
-    record: dict = {"benchmark": "lm_rlhf", "method": args.method, "labels": args.labels, "seed": args.seed}
+    optimised = evaluation.gold_reward(setup.tokenizer) if args.reward == "gold" else rm
+    record: dict = {
+        "benchmark": "lm_rlhf",
+        "method": args.method,
+        "labels": args.labels,
+        "noise": args.noise,
+        "reward": args.reward,
+        "seed": args.seed,
+    }
     method_rng = np.random.default_rng(args.seed + 1)
     history: list[dict[str, float]] = []
     if args.method == "bon":
         method_s = 0.0
-        evaluation_ = bon.evaluate_best_of_n(setup.reference, setup.tokenizer, rm, setup.eval_set, args.n, method_rng)
+        evaluation_ = bon.evaluate_best_of_n(
+            setup.reference, setup.tokenizer, optimised, setup.eval_set, args.n, method_rng
+        )
         record["n"] = args.n
     else:
         overrides: dict = {}
@@ -78,7 +104,7 @@ def main() -> None:
                 overrides["iterations"] = 2 if fast else args.iterations
             config = (ppo.PPOTextConfig if args.method == "ppo" else grpo.GRPOConfig)().replace(**overrides)
             train = ppo.train_ppo if args.method == "ppo" else grpo.train_grpo
-            result = train(setup.reference, setup.tokenizer, rm, config, seed=args.seed, progress=False)
+            result = train(setup.reference, setup.tokenizer, optimised, config, seed=args.seed, progress=False)
             record["kl_coef"] = config.kl_coef
         else:
             if args.beta is not None:
@@ -96,6 +122,7 @@ def main() -> None:
         )
     record.update(evaluation_.to_dict())
     record.update(
+        win_rate_ceiling=round(evaluation.win_rate_ceiling(setup.eval_set.reference_gold), 4),
         reward_accuracy=round(setup.reward_accuracy, 4),
         labeler=setup.labeler,
         wall_s=round(time.perf_counter() - start, 2),

@@ -19,7 +19,17 @@ EXPECTED = {
     "lm_rlhf.py --method bon": {"win_rate", "kl", "reward_accuracy", "wall_s", "n"},
     "lm_rlhf.py --method dpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "chosen_reward", "rejected_reward"},
     "lm_rlhf.py --method grpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "curve"},
-    "lm_rlhf.py --method ppo": {"win_rate", "kl", "proxy", "gold", "reward_accuracy", "wall_s", "method_s", "curve"},
+    "lm_rlhf.py --method ppo": {
+        "win_rate",
+        "win_rate_ceiling",
+        "kl",
+        "proxy",
+        "gold",
+        "reward_accuracy",
+        "wall_s",
+        "method_s",
+        "curve",
+    },
     "overoptimisation.py": {
         "untrained_true_return",
         "frozen",
