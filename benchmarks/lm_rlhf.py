@@ -5,19 +5,19 @@
     python benchmarks/lm_rlhf.py --method ppo --reward gold --seed 0   # yardstick: PPO on the gold judge itself
 
 ``rlhf_lite.lm.experiment.prepare`` loads the shipped LM (the frozen reference), labels ``--labels`` pairs of its
-completions with the simulated labeler (the gold judge answering at random 10% of the time; no person), trains
-the reward model and draws 400 held-out eval prompts. Then the method runs at its config's defaults (``--kl-coef``
-/ ``--beta`` / ``--n`` override) and is measured the shared way (``rlhf_lite.lm.evaluation``): ``win_rate`` (gold
-judge, against the reference's completions, ties half), ``kl`` (nats per completion from the reference; exact
-for best-of-n), ``proxy`` (mean reward-model score), ``gold``. ``reward_accuracy`` is the reward model's
-held-out accuracy against the gold judge. ``win_rate_ceiling`` is the win rate of a policy that always writes a
-best completion against the same reference completions (ties where the reference already did: the top of the
-scale). ``--reward gold`` (ppo, grpo, bon) optimises the gold judge instead of the reward model: what the method
-reaches with a perfect reward model, a yardstick no RLHF run has (labels and reward model are still made, so
-``reward_accuracy`` is reported as usual; for bon, ``proxy`` is then the gold score it picked by). ``--noise``
-sets the simulated labeler's rate of random answers. ``wall_s`` is the whole run (labels, reward model, method, eval);
-``method_s`` the method's training alone. For ppo/grpo, ``curve`` holds proxy, gold and KL of the training
-samples at a few rounds (proxy rising while gold falls is over-optimisation).
+completions with the simulated labeler (the gold judge answering at random 10% of the time; no person), trains the
+reward model and draws 400 held-out eval prompts. Then the method runs at its config's defaults (``--kl-coef`` /
+``--beta`` / ``--n`` override) and is measured the shared way (``rlhf_lite.lm.evaluation``): ``win_rate`` (gold
+judge, against the reference's completions, ties half), ``kl`` (nats per completion from the reference; exact for
+best-of-n), ``proxy`` (mean reward-model score), ``gold``. ``reward_accuracy`` is the reward model's held-out
+accuracy against the gold judge. ``win_rate_ceiling`` is the win rate of a policy that always writes a best
+completion against the same reference completions (ties where the reference already did: the top of the scale).
+``--reward gold`` (ppo, grpo, bon) optimises the gold judge instead of the reward model: what the method reaches
+with a perfect reward model, a yardstick no RLHF run has (labels and reward model are still made, so
+``reward_accuracy`` and ``proxy`` are the reward model's as usual). ``--noise`` sets the simulated labeler's rate
+of random answers. ``wall_s`` is the whole run (labels, reward model, method, eval); ``method_s`` the method's
+training alone. For ppo/grpo, ``curve`` holds proxy, gold and KL of the training samples at a few rounds (proxy
+rising while gold falls is over-optimisation).
 
 Targets (issue 13, 40 labels): reward_accuracy >= 0.75; ppo and dpo each win_rate >= 0.8 at kl <= 2 in
 wall_s <= 60; ppo with --kl-coef 0 shows gold falling while proxy rises. ``RLHF_LITE_FAST=1``: a smoke run.
@@ -92,7 +92,7 @@ def main() -> None:
     if args.method == "bon":
         method_s = 0.0
         evaluation_ = bon.evaluate_best_of_n(
-            setup.reference, setup.tokenizer, optimised, setup.eval_set, args.n, method_rng
+            setup.reference, setup.tokenizer, optimised, setup.eval_set, args.n, method_rng, proxy=rm
         )
         record["n"] = args.n
     else:

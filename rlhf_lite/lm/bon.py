@@ -49,7 +49,13 @@ def evaluate_best_of_n(
     eval_set: evaluation.EvalSet,
     n: int,
     rng: np.random.Generator,
+    *,
+    proxy: Callable | None = None,
 ) -> evaluation.Evaluation:
-    """Best-of-``n`` on the eval prompts, measured the shared way; its KL is the exact ``log n - (n-1)/n``."""
+    """Best-of-``n`` on the eval prompts, measured the shared way; its KL is the exact ``log n - (n-1)/n``.
+
+    ``proxy`` is the reward model whose mean score is reported (default: ``reward_model``, the one that picked);
+    pass the reward model when picking by something else, e.g. the gold judge as a yardstick."""
     completions = best_of_n(reference, tokenizer, reward_model, eval_set.prompt_ids, n, rng)
-    return evaluation.evaluate_completions(completions, eval_set, tokenizer, best_of_n_kl(n), reward_model)
+    kl = best_of_n_kl(n)
+    return evaluation.evaluate_completions(completions, eval_set, tokenizer, kl, proxy or reward_model)
