@@ -18,4 +18,5 @@ if [ "$lint" -ne 0 ]; then
 fi
 bash tests/install_browser.sh
 export SDL_VIDEODRIVER=dummy
-python3 -m pytest "$@"
+# Two workers, one test file each at a time (--dist loadfile keeps a module's fixtures in one process).
+python3 -m pytest -n 2 --dist loadfile "$@"
