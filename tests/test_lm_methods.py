@@ -64,6 +64,16 @@ def test_kl_penalty_is_folded_into_every_token_and_the_score_into_the_last():
         ppo.kl_shaped_rewards(torch.zeros(2), logp, ref, mask, -1.0)
 
 
+def test_ppo_step_size_decays_linearly_over_the_rounds_only_when_annealed():
+    annealed = ppo.PPOTextConfig(iterations=4, learning_rate=1e-3)
+    assert annealed.anneal_lr  # the default
+    assert [ppo.round_learning_rate(annealed, i) for i in range(4)] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    constant = annealed.replace(anneal_lr=False)
+    assert [ppo.round_learning_rate(constant, i) for i in range(4)] == [1e-3] * 4
+    with pytest.raises(ValueError, match="anneal_lr"):
+        ppo.PPOTextConfig(anneal_lr="yes")
+
+
 def test_whiten_uses_only_real_tokens():
     x = torch.tensor([[1.0, 2.0, 99.0], [3.0, 4.0, 99.0]])
     mask = torch.tensor([[True, True, False], [True, True, False]])
