@@ -51,7 +51,7 @@ class PPOTextConfig(Config):
     epochs: int = param(4, "passes over each round's completions", low=1, high=100)
     minibatch_size: int = param(32, "completions per gradient step", low=1, high=4096)
     learning_rate: float = param(5e-4, "peak AdamW step size of the policy", low=0.0, high=1.0, low_open=True)
-    anneal_lr: bool = param(True, "decay the policy's step size linearly to 0 over the rounds", choices=(True, False))
+    anneal_lr: bool = param(True, "let the policy's step size fall linearly towards 0", choices=(True, False))
     value_learning_rate: float = param(3e-3, "Adam step size of the value head", low=0.0, high=1.0, low_open=True)
     clip_coef: float = param(0.2, "PPO clip range of the probability ratio", low=0.0, high=1.0, low_open=True)
     kl_coef: float = param(
