@@ -32,6 +32,13 @@ from .progress import Callback, _progress_bar
 from .reference import ReferencePolicy, exact_kl
 
 
+def linear_decay(rate: float, step: int, steps: int) -> float:
+    """``rate * (1 - step / steps)``: a step size falling linearly from ``rate`` at step 0 towards 0 (one step
+    before ``steps``, ``rate / steps``). The one schedule behind ``anneal_lr`` here and in
+    :mod:`rlhf_lite.lm.ppo`, and behind :meth:`PPOAgent.set_lr_schedule`."""
+    return rate * (1.0 - step / steps)
+
+
 def clipped_surrogate(
     logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, clip: float
 ) -> torch.Tensor:
@@ -180,9 +187,9 @@ class PPOAgent(PPOCheckpoints):
         if self._lr_schedule is None:
             return
         learning_rate, calls = self._lr_schedule
-        frac = 1.0 - self._lr_calls / max(1, calls) if calls is not None else 1.0
+        lr = linear_decay(learning_rate, self._lr_calls, max(1, calls)) if calls is not None else learning_rate
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate * frac
+            group["lr"] = lr
         self._lr_calls += 1
 
     # -- learning -------------------------------------------------------------------------------------
@@ -247,7 +254,7 @@ class PPOAgent(PPOCheckpoints):
         for it in range(iterations):
             if c.anneal_lr:
                 for group in self.optimizer.param_groups:
-                    group["lr"] = c.learning_rate * (1.0 - it / iterations)
+                    group["lr"] = linear_decay(c.learning_rate, it, iterations)
             finished: list[float] = []
             finished_len: list[int] = []
             bootstrap = np.zeros((T, N), np.float32)  # gamma * V(real last obs) where an episode was cut off

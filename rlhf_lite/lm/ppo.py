@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from rlhf_lite import rollouts
-from rlhf_lite.agents.ppo import clipped_surrogate
+from rlhf_lite.agents.ppo import clipped_surrogate, linear_decay
 from rlhf_lite.config import Config, param
 from rlhf_lite.lm import evaluation
 from rlhf_lite.lm.model import TinyLM, completion_logprobs, completion_states, generate
@@ -115,7 +115,7 @@ def round_learning_rate(config: PPOTextConfig, iteration: int) -> float:
     ``anneal_lr`` falling linearly from it in round 0 to ``learning_rate / iterations`` in the last round."""
     if not config.anneal_lr:
         return config.learning_rate
-    return config.learning_rate * (1 - iteration / config.iterations)
+    return linear_decay(config.learning_rate, iteration, config.iterations)
 
 
 def train_ppo(
