@@ -102,7 +102,9 @@ def test_lesson_04_reader_teaches_a_new_behaviour_while_the_loop_trains(lab):
     lab.click("rlhf-left")
     lab.wait_text("rlhf-counter", lambda t, before=before: t.strip().startswith(f"{before + 1} "), timeout=60)
     if first > 1:
-        status = lab.wait_text("rlhf-dashboard-status", lambda t: f"({before + 1} given)" in t or "round" in t)
+        # The counter and the status line are two widgets, updated one after the other: wait for the status to move
+        # on from "(0 given)" (its own words say "the first round", so "round" alone would match the stale line).
+        status = lab.wait_text("rlhf-dashboard-status", lambda t: "(0 given)" not in t)
         assert f"waiting for your first {first} labels (1 given)" in status, status
     answers = ANSWERS[1:] + ANSWERS[:1]  # the first answer ("left") is given: carry on with the rest in order
 
