@@ -382,6 +382,13 @@ def _lrs_seen(agent, vec, calls):
     return seen
 
 
+def test_linear_decay_falls_to_zero_and_never_below():
+    """The shared schedule: linear from the rate, and 0 (not negative, which would climb the loss) past its end."""
+    assert [agents.ppo.linear_decay(1e-3, i, 4) for i in range(4)] == [1e-3 * (1.0 - i / 4) for i in range(4)]
+    assert agents.ppo.linear_decay(1e-3, 4, 4) == 0.0
+    assert agents.ppo.linear_decay(1e-3, 6, 4) == 0.0
+
+
 def test_lr_schedule_decays_over_calls_and_resumes():
     """The RLHF loop's schedule: round k (call k - 1) runs at lr * (1 - (k - 1) / rounds), the same floats."""
     vec = envs.make_vec_env("CartPole-v1", 2, 0)

@@ -35,8 +35,9 @@ from .reference import ReferencePolicy, exact_kl
 def linear_decay(rate: float, step: int, steps: int) -> float:
     """``rate * (1 - step / steps)``: a step size falling linearly from ``rate`` at step 0 towards 0 (one step
     before ``steps``, ``rate / steps``). The one schedule behind ``anneal_lr`` here and in
-    :mod:`rlhf_lite.lm.ppo`, and behind :meth:`PPOAgent.set_lr_schedule`."""
-    return rate * (1.0 - step / steps)
+    :mod:`rlhf_lite.lm.ppo`, and behind :meth:`PPOAgent.set_lr_schedule`. From ``steps`` on it stays at 0: a
+    call past the planned schedule learns nothing rather than stepping up the gradient with a negative rate."""
+    return rate * max(0.0, 1.0 - step / steps)
 
 
 def clipped_surrogate(
