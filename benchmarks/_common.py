@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: one JSON line out, peak memory, thread settings."""
+"""Shared bits of the benchmark scripts: one JSON line out, peak memory, thread settings, seed lists."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def emit(record: dict[str, Any]) -> None:
     record = dict(record, peak_rss_mb=round(peak_rss_mb(), 1), python=platform.python_version())
     print(json.dumps(record, sort_keys=False), flush=True)
     sys.stdout.flush()
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"0,3,5"`` or ``"0-4,8"`` -> a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError:
+            raise SystemExit(f"--seeds {text!r}: expected seeds like 0-9, 0,3,5 or 0-4,8") from None
+    return seeds

@@ -3,6 +3,7 @@
     python benchmarks/lm_rlhf.py --method {bon,ppo,dpo,grpo} --labels 40 --seed 0
     python benchmarks/lm_rlhf.py --method ppo --kl-coef 0 --seed 0     # over-optimisation: no KL penalty
     python benchmarks/lm_rlhf.py --method ppo --reward gold --seed 0   # yardstick: PPO on the gold judge itself
+    python benchmarks/lm_rlhf.py --method ppo --seeds 0-4 --jobs 2     # the targets' figures: medians over seeds
 
 ``rlhf_lite.lm.experiment.prepare`` loads the shipped LM (the frozen reference), labels ``--labels`` pairs of its
 completions with the simulated labeler (the gold judge answering at random 10% of the time; no person), trains the
@@ -17,15 +18,18 @@ with a perfect reward model, a yardstick no RLHF run has (labels and reward mode
 ``reward_accuracy`` and ``proxy`` are the reward model's as usual). ``--noise`` sets the simulated labeler's rate
 of random answers. ``wall_s`` is the whole run (labels, reward model, method, eval); ``method_s`` the method's
 training alone. For ppo/grpo, ``curve`` holds proxy, gold and KL of the training samples at a few rounds (proxy
-rising while gold falls is over-optimisation).
+rising while gold falls is over-optimisation). ``--seeds 0-4`` runs one seed after another (``--jobs 2``: two at
+a time, in separate processes) and prints one line: ``runs`` (per seed: win rate, KL, proxy, gold, well-formed,
+ceiling, reward accuracy, seconds) and ``median`` (the median of each over the seeds).
 
-Targets (issue 13, 40 labels): reward_accuracy >= 0.75; ppo and dpo each win_rate >= 0.8 at kl <= 2 in
-wall_s <= 60; ppo with --kl-coef 0 shows gold falling while proxy rises. ``RLHF_LITE_FAST=1``: a smoke run.
+Targets (issue 13, 40 labels, medians of seeds 0-4): reward_accuracy >= 0.75; ppo and dpo each win_rate >= 0.8 at
+kl <= 2 in wall_s <= 60; ppo with --kl-coef 0 shows gold falling while proxy rises. ``RLHF_LITE_FAST=1``: a smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import sys
 import time
@@ -33,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import emit, setup_torch  # noqa: E402
+from _common import emit, parse_seeds, setup_torch  # noqa: E402
 
 from rlhf_lite.config import fast_mode  # noqa: E402
 from rlhf_lite.lm import bon, dpo, evaluation, experiment, grpo, ppo, reward  # noqa: E402
@@ -45,32 +49,14 @@ def _curve(history: list[dict[str, float]], points: int = 6) -> list[dict[str, f
     return [{k: round(float(history[i][k]), 3) for k in keys} for i in idx]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", choices=("bon", "ppo", "dpo", "grpo"), required=True)
-    p.add_argument("--labels", type=int, default=40, help="simulated labels (pairs of completions)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--noise", type=float, default=0.1, help="the simulated labeler's rate of random answers")
-    p.add_argument("--kl-coef", type=float, default=None, help="ppo/grpo: KL coefficient (default: the config's)")
-    p.add_argument("--beta", type=float, default=None, help="dpo: beta (default: the config's)")
-    p.add_argument(
-        "--reward",
-        choices=("learned", "gold"),
-        default="learned",
-        help="what ppo/grpo/bon optimise: the reward model (RLHF) or the gold judge (a yardstick)",
-    )
-    p.add_argument("--n", type=int, default=8, help="bon: samples per prompt")
-    p.add_argument("--iterations", type=int, default=None, help="ppo/grpo: rounds (default: the config's)")
-    args = p.parse_args()
-    if args.method == "dpo" and args.reward == "gold":
-        p.error("--reward gold: DPO has no reward to swap (it learns from the labels themselves)")
-    startup_s = setup_torch()  # one thread; one-off imports, outside every timer
-
+def one_run(args: argparse.Namespace, seed: int) -> dict:
+    """One seed of one method: labels, reward model, training, evaluation; the record of the module docstring."""
+    startup_s = setup_torch()  # one thread; one-off imports, outside every timer (also in a worker process)
     start = time.perf_counter()
     fast = fast_mode()
     setup = experiment.prepare(
         args.labels,
-        args.seed,
+        seed,
         noise_prob=args.noise,
         reward_config=reward.RewardConfig(steps=15, normalise_samples=64) if fast else None,
         eval_prompts=40 if fast else 400,
@@ -85,9 +71,9 @@ def main() -> None:
         "labels": args.labels,
         "noise": args.noise,
         "reward": args.reward,
-        "seed": args.seed,
+        "seed": seed,
     }
-    method_rng = np.random.default_rng(args.seed + 1)
+    method_rng = np.random.default_rng(seed + 1)
     history: list[dict[str, float]] = []
     if args.method == "bon":
         method_s = 0.0
@@ -104,7 +90,7 @@ def main() -> None:
                 overrides["iterations"] = 2 if fast else args.iterations
             config = (ppo.PPOTextConfig if args.method == "ppo" else grpo.GRPOConfig)().replace(**overrides)
             train = ppo.train_ppo if args.method == "ppo" else grpo.train_grpo
-            result = train(setup.reference, setup.tokenizer, optimised, config, seed=args.seed, progress=False)
+            result = train(setup.reference, setup.tokenizer, optimised, config, seed=seed, progress=False)
             record["kl_coef"] = config.kl_coef
         else:
             if args.beta is not None:
@@ -112,9 +98,7 @@ def main() -> None:
             if fast:
                 overrides["steps"] = 2
             config = dpo.DPOConfig().replace(**overrides)
-            result = dpo.train_dpo(
-                setup.reference, setup.tokenizer, setup.records, config, seed=args.seed, progress=False
-            )
+            result = dpo.train_dpo(setup.reference, setup.tokenizer, setup.records, config, seed=seed, progress=False)
             record["beta"] = config.beta
         method_s, history = result.wall_s, result.history
         evaluation_ = evaluation.evaluate(
@@ -135,7 +119,74 @@ def main() -> None:
     if args.method == "dpo":
         last = history[-1]
         record.update(chosen_reward=round(last["chosen_reward"], 3), rejected_reward=round(last["rejected_reward"], 3))
-    emit(record)
+    return record
+
+
+PER_SEED = (
+    "win_rate",
+    "kl",
+    "proxy",
+    "gold",
+    "well_formed",
+    "win_rate_ceiling",
+    "reward_accuracy",
+    "wall_s",
+    "method_s",
+)
+"""What ``--seeds`` reports for every seed, and the median of."""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", choices=("bon", "ppo", "dpo", "grpo"), required=True)
+    p.add_argument("--labels", type=int, default=40, help="simulated labels (pairs of completions)")
+    p.add_argument("--seed", type=int, default=None, help="one run (default: seed 0)")
+    p.add_argument("--seeds", default=None, help="several runs, e.g. 0-4 or 0,3,5: per-seed figures and medians")
+    p.add_argument("--jobs", type=int, default=1, help="--seeds: runs at the same time, in separate processes")
+    p.add_argument("--noise", type=float, default=0.1, help="the simulated labeler's rate of random answers")
+    p.add_argument("--kl-coef", type=float, default=None, help="ppo/grpo: KL coefficient (default: the config's)")
+    p.add_argument("--beta", type=float, default=None, help="dpo: beta (default: the config's)")
+    p.add_argument(
+        "--reward",
+        choices=("learned", "gold"),
+        default="learned",
+        help="what ppo/grpo/bon optimise: the reward model (RLHF) or the gold judge (a yardstick)",
+    )
+    p.add_argument("--n", type=int, default=8, help="bon: samples per prompt")
+    p.add_argument("--iterations", type=int, default=None, help="ppo/grpo: rounds (default: the config's)")
+    args = p.parse_args()
+    if args.method == "dpo" and args.reward == "gold":
+        p.error("--reward gold: DPO has no reward to swap (it learns from the labels themselves)")
+    if args.seed is not None and args.seeds is not None:
+        p.error("give --seed (one run) or --seeds (several), not both")
+    if args.jobs < 1:
+        p.error(f"--jobs {args.jobs}: expected a whole number >= 1")
+    if args.seeds is None:
+        emit(one_run(args, 0 if args.seed is None else args.seed))
+        return
+
+    seeds = parse_seeds(args.seeds)
+    start = time.perf_counter()
+    if args.jobs > 1:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            runs = list(pool.map(one_run, [args] * len(seeds), seeds))
+    else:
+        runs = [one_run(args, s) for s in seeds]
+    first = runs[0]
+    shared = ("method", "labels", "noise", "reward", "n", "kl_coef", "beta", "labeler")
+    same = {k: first[k] for k in shared if k in first}
+    emit(
+        {
+            "benchmark": "lm_rlhf",
+            **same,
+            "seeds": seeds,
+            "runs": [{"seed": r["seed"], **{k: r[k] for k in PER_SEED}} for r in runs],
+            "median": {k: round(float(np.median([r[k] for r in runs])), 4) for k in PER_SEED},
+            "total_wall_s": round(time.perf_counter() - start, 2),
+            "jobs": args.jobs,
+            "fast": first["fast"],
+        }
+    )
 
 
 if __name__ == "__main__":

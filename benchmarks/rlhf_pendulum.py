@@ -36,25 +36,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-from _common import emit, setup_torch  # noqa: E402
+from _common import emit, parse_seeds, setup_torch  # noqa: E402
 
 from rlhf_lite import loop, tasks  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
 
 SWING_UP = -300.0
 """A run whose greedy policy scores above this swings the pendulum up and holds it."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"``, ``"0,3,5"`` or ``"0-4,8"`` -> a list of seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        try:
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-        except ValueError:
-            raise SystemExit(f"--seeds {text!r}: expected seeds like 0-9, 0,3,5 or 0-4,8") from None
-    return seeds
 
 
 def make_config(args: argparse.Namespace) -> loop.RLHFConfig:

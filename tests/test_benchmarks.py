@@ -18,6 +18,7 @@ EXPECTED = {
     "lm_pretrain.py": {"wall_s", "val_loss", "well_formed", "tokens_per_s"},
     "lm_rlhf.py --method bon": {"win_rate", "kl", "reward_accuracy", "wall_s", "n"},
     "lm_rlhf.py --method bon --reward gold": {"win_rate", "win_rate_ceiling", "proxy", "reward_accuracy", "n"},
+    "lm_rlhf.py --method bon --seeds 0-1 --jobs 2": {"seeds", "runs", "median", "total_wall_s", "n"},
     "lm_rlhf.py --method dpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "chosen_reward", "rejected_reward"},
     "lm_rlhf.py --method grpo": {"win_rate", "kl", "reward_accuracy", "wall_s", "curve"},
     "lm_rlhf.py --method ppo": {
