@@ -20,7 +20,7 @@ of random answers. ``wall_s`` is the whole run (labels, reward model, method, ev
 training alone. For ppo/grpo, ``curve`` holds proxy, gold and KL of the training samples at a few rounds (proxy
 rising while gold falls is over-optimisation). ``--seeds 0-4`` runs one seed after another (``--jobs 2``: two at
 a time, in separate processes) and prints one line: ``runs`` (per seed: win rate, KL, proxy, gold, well-formed,
-ceiling, reward accuracy, seconds) and ``median`` (the median of each over the seeds).
+ceiling, reward accuracy, seconds; ppo/grpo's ``curve``) and ``median`` (the median of each over the seeds).
 
 Targets (issue 13, 40 labels, medians of seeds 0-4): reward_accuracy >= 0.75; ppo and dpo each win_rate >= 0.8 at
 kl <= 2 in wall_s <= 60; ppo with --kl-coef 0 shows gold falling while proxy rises. ``RLHF_LITE_FAST=1``: a smoke run.
@@ -180,7 +180,7 @@ def main() -> None:
             "benchmark": "lm_rlhf",
             **same,
             "seeds": seeds,
-            "runs": [{"seed": r["seed"], **{k: r[k] for k in PER_SEED}} for r in runs],
+            "runs": [{"seed": r["seed"], **{k: r[k] for k in (*PER_SEED, "curve") if k in r}} for r in runs],
             "median": {k: round(float(np.median([r[k] for r in runs])), 4) for k in PER_SEED},
             "total_wall_s": round(time.perf_counter() - start, 2),
             "jobs": args.jobs,
