@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import platform
 import resource
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -45,3 +47,15 @@ def parse_seeds(text: str) -> list[int]:
         except ValueError:
             raise SystemExit(f"--seeds {text!r}: expected seeds like 0-9, 0,3,5 or 0-4,8") from None
     return seeds
+
+
+def run_seeds(one_run: Callable[[int], dict], seeds: list[int], jobs: int) -> list[dict]:
+    """``[one_run(seed) for seed in seeds]``, with ``jobs`` > 1 running that many seeds at a time in separate
+    processes (``one_run`` must pickle: a module-level function or a ``functools.partial`` of one; each run sets
+    its own torch threads). The records come back in the order of ``seeds``."""
+    if jobs < 1:
+        raise SystemExit(f"--jobs {jobs}: expected a whole number >= 1")
+    if jobs == 1:
+        return [one_run(seed) for seed in seeds]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one_run, seeds))

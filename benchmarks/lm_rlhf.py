@@ -29,7 +29,7 @@ kl <= 2 in wall_s <= 60; ppo with --kl-coef 0 shows gold falling while proxy ris
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import functools
 import os
 import sys
 import time
@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import emit, parse_seeds, setup_torch  # noqa: E402
+from _common import emit, parse_seeds, run_seeds, setup_torch  # noqa: E402
 
 from rlhf_lite.config import fast_mode  # noqa: E402
 from rlhf_lite.lm import bon, dpo, evaluation, experiment, grpo, ppo, reward  # noqa: E402
@@ -159,19 +159,13 @@ def main() -> None:
         p.error("--reward gold: DPO has no reward to swap (it learns from the labels themselves)")
     if args.seed is not None and args.seeds is not None:
         p.error("give --seed (one run) or --seeds (several), not both")
-    if args.jobs < 1:
-        p.error(f"--jobs {args.jobs}: expected a whole number >= 1")
     if args.seeds is None:
         emit(one_run(args, 0 if args.seed is None else args.seed))
         return
 
     seeds = parse_seeds(args.seeds)
     start = time.perf_counter()
-    if args.jobs > 1:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            runs = list(pool.map(one_run, [args] * len(seeds), seeds))
-    else:
-        runs = [one_run(args, s) for s in seeds]
+    runs = run_seeds(functools.partial(one_run, args), seeds, args.jobs)
     first = runs[0]
     shared = ("method", "labels", "noise", "reward", "n", "kl_coef", "beta", "labeler")
     same = {k: first[k] for k in shared if k in first}

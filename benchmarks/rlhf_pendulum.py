@@ -27,7 +27,7 @@ lesson's fast configuration (``lesson_config(fast=True)``) as a smoke run.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import functools
 import os
 import sys
 import time
@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
-from _common import emit, parse_seeds, setup_torch  # noqa: E402
+from _common import emit, parse_seeds, run_seeds, setup_torch  # noqa: E402
 
 from rlhf_lite import loop, tasks  # noqa: E402
 from rlhf_lite.config import fast_mode  # noqa: E402
@@ -139,13 +139,7 @@ def main() -> None:
 
     seeds = parse_seeds(args.seeds or ("0-1" if fast_mode() else "0-9"))
     start = time.perf_counter()
-    if args.jobs > 1:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(
-                pool.map(one_run, [config] * len(seeds), seeds, [episodes] * len(seeds), [args.threads] * len(seeds))
-            )
-    else:
-        results = [one_run(config, s, episodes, args.threads) for s in seeds]
+    results = run_seeds(functools.partial(one_run, config, episodes=episodes, threads=args.threads), seeds, args.jobs)
     returns = [r["true_return"] for r in results]
     emit(
         {
