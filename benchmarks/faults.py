@@ -137,6 +137,13 @@ def child_env() -> dict:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
+def acknowledged(out: str) -> list[str]:
+    """Label ids the child acknowledged: each whole ``ack ID`` line of its stdout. A SIGKILL can land while the
+    child prints, leaving a last line without its newline (``"ack"`` alone, or half an id): not an acknowledgement."""
+    whole = out.split("\n")[:-1]  # the text after the last newline never finished
+    return [line.split()[1] for line in whole if line.startswith("ack ") and len(line.split()) == 2]
+
+
 def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Generator) -> None:
     script = tmp / "kill_child.py"
     script.write_text(KILL_CHILD)
@@ -152,7 +159,7 @@ def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gener
         time.sleep(float(rng.uniform(0.05, 0.6)))
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate()
-        ids = [line.split()[1] for line in out.splitlines() if line.startswith("ack ")]
+        ids = acknowledged(out)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stored = [r.id for r in LabelStore(path, skip_bad=True).labels()]
@@ -186,7 +193,7 @@ def sigkill_mid_write(table: Table, tmp: Path, trials: int, rng: np.random.Gener
             env=child_env(),
             timeout=120,
         )
-        ids = [line.split()[1] for line in child.stdout.splitlines() if line.startswith("ack ")]
+        ids = acknowledged(child.stdout)
         torn += not path.read_bytes().endswith(b"\n")
         strict = message_of(lambda: LabelStore(path))  # noqa: B023 (called here)
         with warnings.catch_warnings():
