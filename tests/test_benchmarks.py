@@ -81,3 +81,16 @@ def test_benchmark_prints_one_json_line(script, tmp_path):
     assert EXPECTED[script] <= set(record), sorted(record)
     assert record.get("fast", record.get("fast_mode")) is True
     assert list(tmp_path.iterdir()) == []  # a fast run writes nothing into the folder it runs from
+
+
+def test_a_child_killed_while_printing_acknowledges_only_its_whole_lines():
+    """faults.py SIGKILLs a child that prints "ack ID" after each label; a line cut by the kill is not an ack."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from faults import acknowledged
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert acknowledged("ready\nack a1\nack a2\n") == ["a1", "a2"]
+    assert acknowledged("ready\nack a1\nack") == ["a1"]  # killed after "ack": no id, no newline
+    assert acknowledged("ready\nack a1\nack a") == ["a1"]  # half an id, no newline
+    assert acknowledged("") == []
